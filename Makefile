@@ -1,0 +1,35 @@
+# flink-k8s-airflow — every target is idempotent and installs what it needs.
+SHELL := /bin/bash
+PY := .venv/bin/python
+UV := .venv/bin/uv
+export PYTHONPATH := $(CURDIR)/plugins
+
+.PHONY: install flink test lint demo bench clean
+
+install: .venv/.installed
+
+.venv/.installed: requirements.txt requirements-dev.txt
+	test -x $(PY) || python3 -m venv .venv
+	test -x $(UV) || $(PY) -m pip install -q uv
+	$(UV) pip install -q --python $(PY) -r requirements-dev.txt
+	# `python -m flink_k8s` from anywhere: put plugins/ on the venv's path (as Airflow does).
+	$(PY) -c 'import site,sys; open(site.getsitepackages()[0]+"/flink_k8s_plugins.pth","w").write(sys.argv[1]+"\n")' $(CURDIR)/plugins
+	touch $@
+
+flink: install
+	bash scripts/install_flink.sh
+
+lint: install
+	.venv/bin/ruff check dags plugins tests bench scripts
+
+test: install flink lint
+	$(PY) -m pytest tests $(PYTEST_ARGS)
+
+demo: install flink
+	$(PY) scripts/demo.py
+
+bench: install flink
+	$(PY) -m bench $(BENCH_ARGS)
+
+clean:
+	rm -rf .venv .flink .cache build .pytest_cache .ruff_cache

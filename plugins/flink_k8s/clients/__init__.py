@@ -1,0 +1,1 @@
+"""I/O clients, one protocol each: Flink CLI subprocess, Flink REST, Kubernetes API, Pushgateway HTTP."""

@@ -1,0 +1,1 @@
+"""Pure decisions over plain data: no network, no subprocess, no Airflow imports."""
