@@ -1,0 +1,379 @@
+"""The job catalogue: `defaults:` + `jobs:` -> validated, frozen JobSpecs.
+
+Pure except `load_catalogue(path)`, which reads one bounded file. Validation never stops at the
+first problem: every job is checked and every Problem names job, field, value and rule.
+
+Merge rule: a job's value replaces the default; blocks (jobmanager, taskmanager, high_availability,
+restart_strategy, checkpointing, pushgateway, rest_service, health) and the two flink_conf mappings
+merge key by key; node_selector and program_args are values and are replaced whole. A job-level
+`null` removes the inherited value (the field falls back to its schema default).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from flink_k8s.core import validation as v
+from flink_k8s.core.catalogue_schema import (
+    MERGED_MAPPINGS,
+    RESTART_FIELDS,
+    JobSpec,
+    PushgatewaySpec,
+    block_type,
+    field_meta,
+    field_names,
+)
+from flink_k8s.core.errors import Problem, UnknownJobError, ValidationError
+from flink_k8s.core.flink_versions import (
+    ALIAS_TO_SETTING,
+    RESERVED_KEYS,
+    remote_jar_schemes_supported,
+)
+from flink_k8s.core.safe_yaml import MAX_BYTES, load_yaml_bytes
+from flink_k8s.core.validation import Invalid
+
+TOP_LEVEL = ("defaults", "jobs")
+MAX_JOBS = 5000
+_JOB_NAME_RULE = "job names are 1-63 characters of lowercase letters, digits, '-' and '_', alphanumeric at both ends"
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """Validated jobs by name, in file order."""
+
+    jobs: Mapping[str, JobSpec]
+
+    def job(self, name: str) -> JobSpec:
+        try:
+            return self.jobs[name]
+        except KeyError:
+            close = difflib.get_close_matches(str(name), list(self.jobs), n=3)
+            raise UnknownJobError(str(name), self.jobs, close) from None
+
+    def batch_jobs(self) -> list[JobSpec]:
+        return [j for j in self.jobs.values() if j.kind == "batch"]
+
+    def streaming_jobs(self) -> list[JobSpec]:
+        return [j for j in self.jobs.values() if j.kind == "streaming"]
+
+
+# --- merging -------------------------------------------------------------------------------------
+def _is_block(cls: type, name: str) -> bool:
+    return block_type(cls, name) is not None or (cls is JobSpec and name in MERGED_MAPPINGS)
+
+
+def merge(defaults: Mapping[str, Any], job: Mapping[str, Any], cls: type = JobSpec) -> dict[str, Any]:
+    """Job values over defaults; blocks key by key (see module docstring)."""
+    merged = dict(defaults)
+    for key, value in job.items():
+        base = merged.get(key)
+        if value is None:
+            merged.pop(key, None)
+        elif isinstance(value, dict) and isinstance(base, dict) and _is_block(cls, key):
+            sub = block_type(cls, key)
+            if sub is None:  # flink_conf mappings: None removes a default key
+                combined = {**base, **value}
+                merged[key] = {k: val for k, val in combined.items() if val is not None}
+            else:
+                merged[key] = merge(base, value, sub)
+        else:
+            merged[key] = value
+    return merged
+
+
+# --- building one job ----------------------------------------------------------------------------
+class _Collector:
+    """Collects problems for one job. Field problems about values the job inherited from `defaults`
+    are dropped here because the defaults block is checked (and reported) once on its own."""
+
+    def __init__(self, job: str | None, own: Mapping[str, Any] | None = None, prefix: str = ""):
+        self.job = job
+        self.own = own  # the job's own keys; None = report everything (the defaults block)
+        self.prefix = prefix
+        self.failed: set[str] = set()
+        self.problems: list[Problem] = []
+
+    def add(self, field: str, value: object, rule: str) -> None:
+        """A cross-field problem: always reported."""
+        self.problems.append(Problem(self.job, self.prefix + field, value, rule))
+
+    def field(self, field: str, value: object, rule: str) -> None:
+        """A problem with one field's value."""
+        self.failed.add(field)
+        if self.own is None or _present(self.own, field):
+            self.add(field, value, rule)
+
+
+def _present(raw: Mapping[str, Any], path: str) -> bool:
+    """Is dotted `path` set in `raw`? Keys may contain dots themselves (flink_conf keys)."""
+    if path in raw:
+        return True
+    head, dot, rest = path.partition(".")
+    while dot:
+        if head in raw and isinstance(raw[head], dict) and _present(raw[head], rest):
+            return True
+        more, dot, rest = rest.partition(".")
+        head = f"{head}.{more}"
+    return False
+
+
+def _unknown(collector: _Collector, cls: type, key: object, prefix: str, section: str = "") -> None:
+    allowed = field_names(cls)
+    if cls is JobSpec:
+        allowed = [n for n in allowed if n != "name"]
+    close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else f"; allowed here: {', '.join(allowed)}"
+    where = section or prefix.rstrip(".") or ("defaults" if collector.own is None else "job")
+    collector.field(f"{prefix}{key}", key, f"unknown field in {where}{hint}")
+
+
+def _build(cls: type, raw: Mapping[str, Any], collector: _Collector, prefix: str = "") -> Any:
+    """Check every field of one block; returns the dataclass (fields that failed get their default)."""
+    values: dict[str, Any] = {}
+    names = set(field_names(cls))
+    for key, value in raw.items():
+        if key not in names or (cls is JobSpec and key == "name"):
+            _unknown(collector, cls, key, prefix)
+            continue
+        sub = block_type(cls, key)
+        if sub is not None:
+            if not isinstance(value, dict):
+                collector.field(prefix + key, value, "must be a mapping (a block of settings)")
+                continue
+            values[key] = _build(sub, value, collector, f"{prefix}{key}.")
+            continue
+        check = field_meta(cls, key)["check"]
+        if check is None:
+            continue
+        try:
+            values[key] = check(value)
+        except Invalid as exc:
+            collector.field(prefix + key, value, str(exc))
+    return cls(**values)
+
+
+def _check_conf(job: JobSpec, raw: Mapping[str, Any], collector: _Collector) -> tuple[dict, dict]:
+    """flink_conf / flink_conf_overrides: key syntax, argv-safe values, ownership and collisions."""
+    results: dict[str, dict[str, str]] = {}
+    for section in ("flink_conf", "flink_conf_overrides"):
+        checked: dict[str, str] = {}
+        for key, value in (raw.get(section) or {}).items() if isinstance(raw.get(section), dict) else ():
+            where = f"{section}.{key}"
+            try:
+                key = v.flink_key(key)
+                checked[key] = v.flink_value(value)
+            except Invalid as exc:
+                collector.field(where, value if isinstance(key, str) else key, str(exc))
+                continue
+            owner = ALIAS_TO_SETTING.get(key)
+            if key in RESERVED_KEYS or key.startswith("$internal.") and owner is None:
+                collector.field(where, value, "set by the runner (CLI flags or typed fields), not by the catalogue")
+                checked.pop(key, None)
+            elif section == "flink_conf" and owner is not None:
+                collector.add(
+                    where,
+                    value,
+                    f"collides with typed field {owner!r}; set that field, or put the key under"
+                    " flink_conf_overrides to replace it deliberately",
+                )
+                checked.pop(key, None)
+            elif section == "flink_conf_overrides" and owner is None:
+                collector.field(where, value, "not the key of any typed field; plain keys belong under flink_conf")
+                checked.pop(key, None)
+            elif owner in ("cluster_id", "namespace", "jar_uri", "entry_class", "program_args", "parallelism"):
+                collector.field(where, value, f"identity/CLI setting; set typed field {owner!r} instead")
+                checked.pop(key, None)
+        results[section] = checked
+    both = set(results["flink_conf"]) & set(results["flink_conf_overrides"])
+    for key in sorted(both):
+        collector.field(f"flink_conf_overrides.{key}", results["flink_conf_overrides"][key], "also set in flink_conf; keep one")
+    return results["flink_conf"], results["flink_conf_overrides"]
+
+
+def _cross_checks(job: JobSpec, job_raw: Mapping[str, Any], merged: Mapping[str, Any], collector: _Collector) -> None:
+    """Rules spanning several fields. Kind-only fields are checked on the job's own keys only, so
+    defaults may carry streaming settings that batch jobs simply ignore."""
+    if job.kind is None and "kind" not in merged:
+        collector.add("kind", None, "required: batch or streaming")
+    for f in fields(JobSpec):
+        only = f.metadata.get("only")
+        if only and job.kind and job.kind != only and f.name in job_raw:
+            collector.add(f.name, job_raw[f.name], f"only for {only} jobs (this job is {job.kind})")
+    if job.image is None and "image" not in merged:
+        collector.add("image", None, "required (e.g. flink-java11:{release})")
+    failed = collector.failed
+    if job.jar_uri is None:
+        if "jar_uri" not in merged:
+            collector.add("jar_uri", None, "required (e.g. local:///opt/flink/usrlib/Job.jar)")
+    elif (
+        "flink_version" not in failed
+        and not job.jar_uri.startswith("local:")
+        and not remote_jar_schemes_supported(job.flink_version)
+    ):
+        collector.add(
+            "jar_uri",
+            job.jar_uri,
+            f"Flink {job.flink_version} application mode only accepts local:// jars (remote jars need Flink >= 1.19)",
+        )
+    if job.kind == "streaming":
+        if job.upgrade_mode is None:
+            if "upgrade_mode" not in failed:
+                collector.add("upgrade_mode", None, "streaming jobs must choose stateless, savepoint or last-state")
+        elif job.upgrade_mode == "savepoint" and job.savepoint_dir is None and "savepoint_dir" not in failed:
+            collector.add("savepoint_dir", None, "required when upgrade_mode is savepoint")
+        elif job.upgrade_mode == "last-state":
+            if not job.high_availability.enabled:
+                collector.add("high_availability.enabled", False, "last-state upgrades need Kubernetes HA enabled")
+            if job.checkpointing.dir is None and "checkpointing.dir" not in failed:
+                collector.add("checkpointing.dir", None, "last-state upgrades need a checkpoint directory")
+    ha = job.high_availability
+    if ha.enabled and ha.storage_dir is None and "high_availability.storage_dir" not in failed:
+        collector.add("high_availability.storage_dir", None, "required when high_availability is enabled")
+    if job.pushgateway is not None and job.pushgateway.enabled and "pushgateway.url" not in failed and job.pushgateway.url is None:
+        collector.add("pushgateway.url", None, "required when the Pushgateway reporter is enabled")
+    restart = job.restart_strategy
+    allowed = RESTART_FIELDS.get(restart.type or "", set())
+    for name in (f.name for f in fields(restart) if f.name != "type"):
+        value = getattr(restart, name)
+        if value is not None and name not in allowed:
+            rule = "set restart_strategy.type first" if restart.type is None else f"not used by restart strategy {restart.type!r}"
+            collector.add(f"restart_strategy.{name}", value, rule)
+
+
+def _check_fields(merged: Mapping[str, Any], collector: _Collector) -> dict[str, Any]:
+    """Field-by-field checks of a (merged) job mapping; returns JobSpec constructor values."""
+    spec: JobSpec = _build(JobSpec, {k: val for k, val in merged.items() if k != "pushgateway"}, collector)
+    pushgateway = None
+    if "pushgateway" in merged:
+        if isinstance(merged["pushgateway"], dict):
+            pushgateway = _build(PushgatewaySpec, merged["pushgateway"], collector, "pushgateway.")
+        else:
+            collector.field("pushgateway", merged["pushgateway"], "must be a mapping (a block of settings)")
+    conf, overrides = _check_conf(spec, merged, collector)
+    values = {f.name: getattr(spec, f.name) for f in fields(JobSpec)}
+    values.update(pushgateway=pushgateway, flink_conf=conf, flink_conf_overrides=overrides)
+    return values
+
+
+def check_defaults(defaults: Mapping[str, Any]) -> list[Problem]:
+    """The defaults block on its own: every value and unknown key, reported once (not per job)."""
+    collector = _Collector(None, None, "defaults.")
+    _check_fields(defaults, collector)
+    return collector.problems
+
+
+def build_job(name: object, raw: object, defaults: Mapping[str, Any]) -> tuple[JobSpec | None, list[Problem]]:
+    """One job: merge with defaults, check every field, then the cross-field rules."""
+    collector = _Collector(str(name), raw if isinstance(raw, dict) else {})
+    if not isinstance(name, str) or not _valid_job_name(name):
+        collector.add("name", name, _JOB_NAME_RULE)
+        return None, collector.problems
+    if not isinstance(raw, dict):
+        collector.add("job", raw, "a job must be a mapping of settings")
+        return None, collector.problems
+    merged = merge(defaults, raw)
+    values = _check_fields(merged, collector)
+    values["name"] = name
+    if values["cluster_id"] is None and "cluster_id" not in merged:
+        try:
+            values["cluster_id"] = v.cluster_id(name)
+        except Invalid as exc:
+            collector.add("cluster_id", name, f"defaults to the job name, which is not a valid cluster id: {exc}")
+    job = JobSpec(**values)
+    _cross_checks(job, raw, merged, collector)
+    return (job if not collector.problems and not collector.failed else None), collector.problems
+
+
+def _valid_job_name(name: str) -> bool:
+    import re
+
+    return len(name) <= 63 and re.fullmatch(r"[a-z0-9]([a-z0-9_-]*[a-z0-9])?", name) is not None
+
+
+# --- whole catalogue -----------------------------------------------------------------------------
+def check_catalogue(data: object) -> tuple[Catalogue, list[Problem]]:
+    """Every job checked; returns the valid jobs and all problems (empty list = catalogue valid)."""
+    problems: list[Problem] = []
+    if not isinstance(data, dict):
+        return Catalogue({}), [Problem(None, "catalogue", type(data).__name__, "must be a mapping with 'defaults' and 'jobs'")]
+    for key in data:
+        if key not in TOP_LEVEL:
+            close = difflib.get_close_matches(str(key), TOP_LEVEL, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else "; allowed: defaults, jobs"
+            problems.append(Problem(None, str(key), key, f"unknown top-level key{hint}"))
+    defaults = data.get("defaults") or {}
+    if not isinstance(defaults, dict):
+        problems.append(Problem(None, "defaults", defaults, "must be a mapping of settings"))
+        defaults = {}
+    problems.extend(check_defaults(defaults))
+    jobs_raw = data.get("jobs")
+    if not isinstance(jobs_raw, dict) or not jobs_raw:
+        problems.append(Problem(None, "jobs", jobs_raw, "required: a non-empty mapping of job name to settings"))
+        jobs_raw = {}
+    if len(jobs_raw) > MAX_JOBS:
+        problems.append(Problem(None, "jobs", len(jobs_raw), f"at most {MAX_JOBS} jobs"))
+        jobs_raw = {}
+    jobs: dict[str, JobSpec] = {}
+    for name, raw in jobs_raw.items():
+        job, job_problems = build_job(name, raw, defaults)
+        problems.extend(job_problems)
+        if job is not None:
+            jobs[name] = job
+    problems.extend(_duplicate_cluster_ids(jobs_raw, defaults))
+    return Catalogue(jobs), problems
+
+
+def _duplicate_cluster_ids(jobs_raw: Mapping, defaults: Mapping) -> Iterator[Problem]:
+    """Checked on the raw merged values, so a duplicate shows up even next to other problems."""
+    seen: dict[str, str] = {}
+    for name, raw in jobs_raw.items():
+        if not isinstance(raw, dict):
+            continue
+        cluster = raw.get("cluster_id", defaults.get("cluster_id", name))
+        if not isinstance(cluster, str):
+            continue
+        if cluster in seen:
+            yield Problem(
+                str(name), "cluster_id", cluster, f"already used by job {seen[cluster]!r}; cluster ids must be unique"
+            )
+        else:
+            seen[cluster] = str(name)
+
+
+def parse_catalogue(data: bytes) -> Catalogue:
+    """Bytes -> Catalogue, or ValidationError listing every problem."""
+    catalogue, problems = check_catalogue(load_yaml_bytes(data))
+    if problems:
+        raise ValidationError(problems)
+    return catalogue
+
+
+def read_catalogue_bytes(path: str | Path) -> bytes:
+    """The only I/O here: one regular file, at most MAX_BYTES (+1 to detect oversize)."""
+    file = Path(path)
+    if not file.is_file():
+        raise ValidationError([Problem(None, "file", str(path), "not a readable regular file")])
+    with file.open("rb") as handle:
+        return handle.read(MAX_BYTES + 1)
+
+
+def load_catalogue(path: str | Path) -> Catalogue:
+    return parse_catalogue(read_catalogue_bytes(path))
+
+
+def checkpoint_max_age_seconds(job: JobSpec) -> float | None:
+    """Health threshold for checkpoint age: explicit, else the Flink K8s Operator's derivation
+    max(interval, timeout) x (tolerable_failures + 2); None when the job does not checkpoint."""
+    if job.health.checkpoint_max_age is not None:
+        return v.duration_seconds(job.health.checkpoint_max_age)
+    cp = job.checkpointing
+    if cp.interval is None:
+        return None
+    interval = v.duration_seconds(cp.interval)
+    timeout = v.duration_seconds(cp.timeout) if cp.timeout else 600.0  # Flink default 10 min
+    tolerable = cp.tolerable_failures or 0
+    return max(interval, timeout) * (tolerable + 2)

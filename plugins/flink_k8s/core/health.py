@@ -1,0 +1,214 @@
+"""Health verdict of one streaming cluster from observations (pure; the clock is the `now` argument).
+
+Like the Flink Kubernetes Operator's ClusterHealthEvaluator: restarts counted within a window and a
+checkpoint-progress window of max(interval, timeout) x (tolerable failures + 2). Counting within a window
+needs history, so the caller passes earlier observations of the same cluster (oldest first or any order);
+nothing is stored here. Every check that fails adds a Reason; the verdict is the worst of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import IntEnum
+
+from flink_k8s.core.observations import ClusterObservation, PodFacts
+
+TRANSITIONAL_JOB_STATES = frozenset({"CREATED", "INITIALIZING", "RESTARTING", "RECONCILING", "SUSPENDED"})
+BAD_WAITING_REASONS = frozenset({"CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "CreateContainerConfigError",
+                                 "CreateContainerError", "InvalidImageName"})
+
+
+class Verdict(IntEnum):
+    """Ordered so that max() is the worst; MISSING means no cluster exists at all."""
+
+    HEALTHY = 0
+    DEGRADED = 1
+    UNHEALTHY = 2
+    MISSING = 3
+
+
+@dataclass(frozen=True)
+class HealthThresholds:
+    max_restarts: int = 64  # job restarts allowed within restarts_window (Operator default)
+    restarts_window: timedelta = timedelta(minutes=2)
+    checkpoint_max_age: timedelta | None = None  # None: derived from the job's checkpoint config
+    leader_lease_max_age: timedelta = timedelta(seconds=60)
+    tm_max_failed_pods: int = 2  # TaskManager pods Failed at once (native TMs never restart in place)
+    pod_max_restarts: int = 3  # container restarts of one pod within restarts_window
+
+    @classmethod
+    def from_seconds(cls, **values: float | int | None) -> HealthThresholds:
+        """Build from plain numbers (durations in seconds), e.g. a catalogue `health:` block parsed to seconds."""
+        durations = {"restarts_window", "checkpoint_max_age", "leader_lease_max_age"}
+        return cls(**{k: (timedelta(seconds=v) if k in durations and v is not None else v) for k, v in values.items()})
+
+
+@dataclass(frozen=True)
+class Reason:
+    severity: Verdict
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class HealthReport:
+    cluster_id: str
+    verdict: Verdict
+    reasons: tuple[Reason, ...]
+    checked_at: datetime
+
+    @property
+    def summary(self) -> str:
+        return "; ".join(r.message for r in self.reasons) or "all checks passed"
+
+
+def checkpoint_window(interval: timedelta, timeout: timedelta | None, tolerable_failures: int) -> timedelta:
+    """The Operator's minimal checkpoint-progress window: max(interval, timeout) x (tolerable + 2)."""
+    return max(interval, timeout or timedelta(0)) * (tolerable_failures + 2)
+
+
+def count_in_window(samples: Iterable[tuple[datetime, str, int]], now: datetime, window: timedelta) -> int:
+    """Increments of a cumulative counter within (now - window, now].
+
+    Samples are (time, series key, cumulative count); a new key or a lower count starts a new series
+    (pod replaced, job recovered by a new JobManager), whose count then counts in full. The first sample
+    of a series only counts when the series itself started inside the window (count since 0).
+    """
+    total, prev = 0, None
+    for at, key, count in sorted(samples, key=lambda s: s[0]):
+        if prev is not None and prev[1] == key and count >= prev[2]:
+            if at > now - window:
+                total += count - prev[2]
+        elif prev is not None and at > now - window:
+            total += count  # restarted series: everything since its start is recent
+        prev = (at, key, count)
+    return total
+
+
+def evaluate(obs: ClusterObservation, thresholds: HealthThresholds, now: datetime,
+             history: Sequence[ClusterObservation] = ()) -> HealthReport:
+    """HEALTHY | DEGRADED | UNHEALTHY | MISSING with every reason found."""
+    for old in history:
+        if old.cluster_id != obs.cluster_id or old.observed_at > obs.observed_at:
+            raise ValueError(f"history: observation of {old.cluster_id!r} at {old.observed_at.isoformat()} must be an "
+                             f"earlier observation of {obs.cluster_id!r} (before {obs.observed_at.isoformat()})")
+    reasons = list(_missing(obs))
+    if not reasons:
+        reasons = [*_jobmanager(obs), *_leader(obs, thresholds, now), *_job(obs, thresholds, now, history),
+                   *_checkpoints(obs, thresholds, now), *_pods(obs, thresholds, now, history)]
+    verdict = max((r.severity for r in reasons), default=Verdict.HEALTHY)
+    return HealthReport(obs.cluster_id, verdict, tuple(reasons), now)
+
+
+def _missing(obs: ClusterObservation) -> Iterable[Reason]:
+    if obs.cluster_present:
+        return
+    msg = f"no Deployment or JobManager pod for cluster {obs.cluster_id!r}"
+    if obs.ha and obs.ha.has_job_graph:
+        msg += "; stale HA ConfigMaps still hold a job graph (a plain resubmit would resurrect the OLD job)"
+    elif obs.ha and obs.ha.has_checkpoint:
+        msg += f"; HA ConfigMaps still point to checkpoint {obs.ha.latest_checkpoint_id}"
+    yield Reason(Verdict.MISSING, "cluster_missing", msg)
+
+
+def _jobmanager(obs: ClusterObservation) -> Iterable[Reason]:
+    dep = obs.deployment
+    if dep is not None and dep.deleting:
+        yield Reason(Verdict.UNHEALTHY, "jm_deleting", f"JobManager Deployment {dep.name!r} is being deleted")
+    elif dep is not None and not dep.available:
+        yield Reason(Verdict.UNHEALTHY, "jm_unavailable",
+                     f"JobManager Deployment {dep.name!r} has {dep.available_replicas}/{dep.replicas} available replicas")
+    elif dep is None:
+        yield Reason(Verdict.UNHEALTHY, "jm_deployment_missing", "JobManager pod exists but its Deployment is gone")
+    if obs.rest_error:
+        yield Reason(Verdict.UNHEALTHY, "rest_unreachable", f"JobManager REST API unreachable: {obs.rest_error}")
+
+
+def _leader(obs: ClusterObservation, t: HealthThresholds, now: datetime) -> Iterable[Reason]:
+    ha = obs.ha
+    if ha is None or not ha.config_maps:
+        return
+    if not ha.leader_holder or ha.leader_renew_time is None:
+        yield Reason(Verdict.UNHEALTHY, "no_leader", "HA ConfigMaps exist but no JobManager holds the leader lease")
+        return
+    age = now - ha.leader_renew_time
+    if age > t.leader_lease_max_age:
+        yield Reason(Verdict.UNHEALTHY, "leader_lease_stale",
+                     f"leader lease of {ha.leader_holder} last renewed {_s(age)} ago (limit {_s(t.leader_lease_max_age)})")
+    elif ha.lease_duration is not None and age > ha.lease_duration:
+        yield Reason(Verdict.DEGRADED, "leader_lease_expired",
+                     f"leader lease renewed {_s(age)} ago exceeds its duration {_s(ha.lease_duration)}")
+
+
+def _job(obs: ClusterObservation, t: HealthThresholds, now: datetime,
+         history: Sequence[ClusterObservation]) -> Iterable[Reason]:
+    job = obs.job
+    if job is None:
+        if not obs.rest_error:
+            yield Reason(Verdict.UNHEALTHY, "no_job", "the JobManager runs no job")
+        return
+    if job.state in TRANSITIONAL_JOB_STATES:
+        yield Reason(Verdict.DEGRADED, "job_transitional", f"job {job.job_id} is {job.state}")
+    elif job.state != "RUNNING":
+        yield Reason(Verdict.UNHEALTHY, "job_not_running", f"job {job.job_id} is {job.state}")
+    samples = [(o.observed_at, o.job.job_id, o.job.restarts) for o in (*history, obs)
+               if o.job is not None and o.job.restarts is not None]
+    if job.restarts is None:
+        return
+    if job.start_time is not None and job.start_time > now - t.restarts_window:
+        recent = job.restarts  # the job (re)started inside the window: all its restarts are recent
+    else:
+        recent = count_in_window(samples, now, t.restarts_window)
+        if recent == 0 and job.last_restart_time and job.last_restart_time > now - t.restarts_window:
+            recent = 1  # no history, but Flink says it restarted recently
+    if recent > t.max_restarts:
+        yield Reason(Verdict.UNHEALTHY, "restarts", f"job restarted {recent} times within "
+                     f"{_s(t.restarts_window)} (limit {t.max_restarts})")
+    elif recent > 0:
+        yield Reason(Verdict.DEGRADED, "restarts_recent", f"job restarted {recent} times within {_s(t.restarts_window)}")
+
+
+def _checkpoints(obs: ClusterObservation, t: HealthThresholds, now: datetime) -> Iterable[Reason]:
+    cp, job = obs.checkpoints, obs.job
+    if cp is None or job is None or job.state != "RUNNING":
+        return
+    if cp.interval is None and t.checkpoint_max_age is None:
+        return  # checkpointing disabled and no explicit limit: nothing to expect
+    derived = checkpoint_window(cp.interval, cp.timeout, cp.tolerable_failures) if cp.interval else timedelta(0)
+    limit = max(t.checkpoint_max_age or timedelta(0), derived)  # an explicit limit never undercuts the Operator's
+    since = cp.latest_completed_time or job.start_time
+    if since is not None and now - since > limit:
+        what = f"last completed checkpoint {cp.latest_completed_id}" if cp.latest_completed_time else "no checkpoint since start"
+        yield Reason(Verdict.UNHEALTHY, "checkpoint_stale", f"{what} {_s(now - since)} ago (limit {_s(limit)})")
+    if cp.latest_failed_time and (cp.latest_completed_time is None or cp.latest_failed_time > cp.latest_completed_time):
+        yield Reason(Verdict.DEGRADED, "checkpoint_failing",
+                     f"latest checkpoint failed: {cp.latest_failed_message or 'no message'}")
+
+
+def _pods(obs: ClusterObservation, t: HealthThresholds, now: datetime,
+          history: Sequence[ClusterObservation]) -> Iterable[Reason]:
+    for pod in obs.pods:
+        if pod.waiting_reason in BAD_WAITING_REASONS:
+            yield Reason(Verdict.UNHEALTHY, "pod_waiting", f"pod {pod.name} is waiting: {pod.waiting_reason}")
+        if pod.last_termination_reason == "OOMKilled":
+            yield Reason(Verdict.DEGRADED, "oom_killed", f"pod {pod.name} was OOMKilled (exit code {pod.last_exit_code})")
+        samples = [(o.observed_at, p.name, p.restarts) for o in (*history, obs) for p in o.pods if p.name == pod.name]
+        recent = count_in_window(samples, now, t.restarts_window)
+        if recent > t.pod_max_restarts:
+            yield Reason(Verdict.UNHEALTHY, "pod_crashlooping",
+                         f"pod {pod.name} restarted {recent} times within {_s(t.restarts_window)} (limit {t.pod_max_restarts})")
+    failed = _failed_taskmanagers(obs.taskmanager_pods)
+    if len(failed) > t.tm_max_failed_pods:
+        yield Reason(Verdict.UNHEALTHY, "tm_crashlooping",
+                     f"{len(failed)} TaskManager pods failed (limit {t.tm_max_failed_pods}): {', '.join(failed)}")
+
+
+def _failed_taskmanagers(pods: Iterable[PodFacts]) -> list[str]:
+    return [p.name for p in pods if p.phase == "Failed"]
+
+
+def _s(delta: timedelta) -> str:
+    seconds = delta.total_seconds()
+    return f"{seconds:.0f}s" if seconds < 120 else f"{seconds / 60:.1f}min"

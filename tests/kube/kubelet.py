@@ -1,0 +1,386 @@
+"""A "local kubelet": runs, as real processes, the Flink pods that the real Flink CLI deploys.
+
+Why: HA-aware health checks, redeploys and the stale-HA-ConfigMap trap depend on what a real
+JobManager writes into Kubernetes. This reconciler gives the emulated API the parts of a cluster
+Flink relies on, and nothing more:
+
+- Deployment controller: a Flink JobManager Deployment (`type=flink-native-kubernetes`,
+  `component=jobmanager`) gets one Pod owned by it.
+- kubelet: every Flink pod (JobManager, and the TaskManager pods Flink's resource manager creates)
+  is "scheduled" (spec.nodeName, status Running/podIP/conditions — the resource manager rejects
+  TaskManagers of pods that do not look scheduled) and its container's `bash -c …` command runs
+  from the FLINK_HOME matching the configuration Flink wrote, with the configuration of its
+  ConfigMap volumes plus the documented substitutions of `substitutions.py`. Process exits are
+  reflected into pod status; `restartPolicy: Always` (JobManager) restarts the container and
+  counts `restartCount`; deleted pods get SIGTERM, then SIGKILL after their grace period.
+- kube-proxy/NodePort: the JobManager's REST port is the `<id>-rest` Service's nodePort (the
+  emulator allocates one that is free on 127.0.0.1, and its Node's ExternalIP is 127.0.0.1), and
+  the API server's service proxy is pointed at it.
+Garbage collection through ownerReferences is done by the emulator itself on delete.
+
+It polls the API every `interval` seconds (level-triggered, like a controller's resync) instead of
+holding watches: simpler to stop, and no event can be missed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import signal
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+from tests.fixtures import procs
+from tests.kube import flinkconf, substitutions
+from tests.kube.emulator import NODE_NAME
+from tests.kube.server import EmulatorServer
+
+log = logging.getLogger(__name__)
+FLINK_LABELS = "type=flink-native-kubernetes"
+JM_LABELS = "type=flink-native-kubernetes,component=jobmanager"
+POD_IP = "127.0.0.1"
+TIMEOUT = 10
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+@dataclass
+class PodRun:
+    """One pod this kubelet runs: its process, restarts, and what was last reported."""
+    name: str
+    uid: str
+    cluster_id: str
+    role: str  # "jobmanager" | "taskmanager"
+    restart_policy: str
+    grace: float
+    proc: procs.ManagedProcess | None = None
+    restarts: int = 0
+    finished: bool = False  # terminal status reported; never restarted
+    exit_codes: list[int] = field(default_factory=list)
+
+
+@dataclass
+class Terminating:
+    proc: procs.ManagedProcess
+    kill_at: float
+
+
+class LocalKubelet:
+    """Reconciles one namespace of the emulator into local Flink processes (start/stop it)."""
+
+    def __init__(self, server: EmulatorServer, namespace: str, kubeconfig: Path, work_dir: Path,
+                 jar_dir: Path, flink_homes: dict[str, Path], interval: float = 0.3) -> None:
+        self.server = server
+        self.namespace = namespace
+        self.kubeconfig = kubeconfig
+        self.work_dir = work_dir
+        self.local = substitutions.Local(kubeconfig=kubeconfig, jar_dir=jar_dir,
+                                         hdfs_root=work_dir / "hdfs", artifacts_dir=work_dir / "artifacts")
+        self.flink_homes = flink_homes  # Flink config file name ("config.yaml", "flink-conf.yaml") -> home
+        self.interval = interval
+        self.pods: dict[str, PodRun] = {}  # by pod uid
+        self.ports: dict[str, tuple[int, int, int]] = {}  # cluster id -> (rpc, blob, rest)
+        self.errors: list[str] = []
+        self._terminating: list[Terminating] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=f"kubelet-{namespace}", daemon=True)
+        self._api = config.new_client_from_config(str(kubeconfig))
+        self.core = client.CoreV1Api(self._api)
+        self.apps = client.AppsV1Api(self._api)
+
+    # ---- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> LocalKubelet:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop reconciling and every process this kubelet started (SIGTERM, then SIGKILL)."""
+        self._stop.set()
+        self._thread.join(timeout=30)
+        for run in self.pods.values():
+            if run.proc is not None:
+                run.proc.stop(grace=5.0)
+        for term in self._terminating:
+            term.proc.stop(grace=1.0)
+        self._api.close()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.reconcile()
+            except Exception as exc:  # noqa: BLE001 - a reconcile error must not kill the kubelet
+                message = f"{type(exc).__name__}: {exc}"
+                if not self.errors or self.errors[-1] != message:
+                    self.errors.append(message)
+                    log.warning("kubelet reconcile failed: %s", message)
+            self._stop.wait(self.interval)
+
+    # ---- queries for tests ---------------------------------------------------------------------
+
+    def process(self, pod_name: str) -> procs.ManagedProcess | None:
+        for run in self.pods.values():
+            if run.name == pod_name:
+                return run.proc
+        return None
+
+    def jobmanager(self, cluster_id: str) -> PodRun | None:
+        for run in self.pods.values():
+            if run.cluster_id == cluster_id and run.role == "jobmanager":
+                return run
+        return None
+
+    def rest_url(self, cluster_id: str) -> str:
+        return f"http://127.0.0.1:{self.ports[cluster_id][2]}"
+
+    # ---- reconcile -----------------------------------------------------------------------------
+
+    def reconcile(self) -> None:
+        ns = self.namespace
+        for dep in self.apps.list_namespaced_deployment(ns, label_selector=JM_LABELS,
+                                                        _request_timeout=TIMEOUT).items:
+            self._ensure_jobmanager_pod(dep)
+        pods = self.core.list_namespaced_pod(ns, label_selector=FLINK_LABELS, _request_timeout=TIMEOUT).items
+        live = {p.metadata.uid for p in pods}
+        for pod in pods:
+            run = self.pods.get(pod.metadata.uid)
+            if pod.metadata.deletion_timestamp:
+                continue
+            if run is None:
+                self._start_pod(pod)
+            elif not run.finished and run.proc is not None and not run.proc.alive():
+                self._on_exit(pod, run)
+        for uid in [uid for uid in self.pods if uid not in live]:
+            self._on_deleted(self.pods.pop(uid))
+        self._reap_terminating()
+
+    def _ensure_jobmanager_pod(self, dep: Any) -> None:
+        labels = dep.spec.template.metadata.labels or {}
+        selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+        owned = [p for p in self.core.list_namespaced_pod(self.namespace, label_selector=selector,
+                                                          _request_timeout=TIMEOUT).items
+                 if any(o.uid == dep.metadata.uid for o in p.metadata.owner_references or [])]
+        if owned:
+            return
+        template = self._api.sanitize_for_serialization(dep.spec.template)
+        pod = {"metadata": {"name": f"{dep.metadata.name}-{uuid.uuid4().hex[:10]}-{uuid.uuid4().hex[:5]}",
+                            "labels": labels, "annotations": template["metadata"].get("annotations", {}),
+                            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment",
+                                                 "name": dep.metadata.name, "uid": dep.metadata.uid,
+                                                 "controller": True, "blockOwnerDeletion": True}]},
+               "spec": template["spec"]}
+        self.core.create_namespaced_pod(self.namespace, pod, _request_timeout=TIMEOUT)
+
+    def _prepare(self, pod: Any, role: str, cluster_id: str) -> tuple[Path, Path, dict[str, Path]] | None:
+        """Write the pod's ConfigMap volumes with the substitutions; None while something is missing."""
+        volumes = self._volumes(pod)
+        if volumes is None:
+            return None  # a ConfigMap it mounts does not exist yet; a kubelet would wait too
+        conf_dir = next((d for d in volumes.values() if any((d / n).exists() for n in flinkconf.CONF_FILES)),
+                        None)
+        if conf_dir is None:
+            return None
+        conf_name = next(n for n in flinkconf.CONF_FILES if (conf_dir / n).exists())
+        major = 2 if conf_name == "config.yaml" else 1
+        conf = flinkconf.parse(conf_name, (conf_dir / conf_name).read_text())
+        if role == "jobmanager":
+            ports = self._jobmanager_ports(cluster_id)
+            if ports is None:
+                return None  # the `<id>-rest` Service is not there yet
+            overrides = substitutions.jobmanager(conf, self.local, major, *ports)
+        else:
+            jm_ports = self.ports.get(cluster_id)
+            overrides = substitutions.taskmanager(conf, self.local, major, jm_ports[0] if jm_ports else None)
+        (conf_dir / conf_name).write_text(flinkconf.render(conf_name, {**conf, **overrides}))
+        return self.flink_homes[conf_name], conf_dir, volumes
+
+    def _start_pod(self, pod: Any) -> None:
+        labels = pod.metadata.labels or {}
+        role = labels.get("component", "")
+        cluster_id = labels.get("app", "")
+        prepared = self._prepare(pod, role, cluster_id)
+        if prepared is None:
+            return
+        run = PodRun(name=pod.metadata.name, uid=pod.metadata.uid, cluster_id=cluster_id, role=role,
+                     restart_policy=pod.spec.restart_policy or "Always",
+                     grace=float(pod.spec.termination_grace_period_seconds or 30))
+        self.pods[run.uid] = run
+        self.core.patch_namespaced_pod(run.name, self.namespace, {"spec": {"nodeName": NODE_NAME}},
+                                       _request_timeout=TIMEOUT)
+        self._launch(pod, run, *prepared)
+        if role == "jobmanager":
+            rest = f"http://127.0.0.1:{self.ports[cluster_id][2]}"
+            self.server.call(lambda e: e.service_backends.__setitem__((self.namespace, f"{cluster_id}-rest"),
+                                                                      rest))
+
+    def _volumes(self, pod: Any) -> dict[str, Path] | None:
+        """ConfigMap volumes written to local dirs: mountPath -> dir (None if a ConfigMap is missing)."""
+        container = pod.spec.containers[0]
+        mounts = {m.name: m.mount_path for m in container.volume_mounts or []}
+        result: dict[str, Path] = {}
+        for volume in pod.spec.volumes or []:
+            if volume.config_map is None or volume.name not in mounts:
+                continue
+            try:
+                cm = self.core.read_namespaced_config_map(volume.config_map.name, self.namespace,
+                                                          _request_timeout=TIMEOUT)
+            except ApiException as exc:
+                if exc.status == 404:
+                    return None
+                raise
+            data = cm.data or {}
+            items = volume.config_map.items or [client.V1KeyToPath(key=k, path=k) for k in data]
+            dest = self.work_dir / "pods" / pod.metadata.name / volume.name
+            dest.mkdir(parents=True, exist_ok=True)
+            for item in items:
+                if item.key in data:
+                    (dest / item.path).write_text(data[item.key])
+            result[mounts[volume.name]] = dest
+        return result
+
+    def _jobmanager_ports(self, cluster_id: str) -> tuple[int, int, int] | None:
+        if cluster_id not in self.ports:
+            try:
+                svc = self.core.read_namespaced_service(f"{cluster_id}-rest", self.namespace,
+                                                        _request_timeout=TIMEOUT)
+            except ApiException as exc:
+                if exc.status == 404:
+                    return None
+                raise
+            node_port = next((p.node_port for p in svc.spec.ports or [] if p.node_port), None)
+            self.ports[cluster_id] = (procs.free_port(), procs.free_port(), node_port or procs.free_port())
+        return self.ports[cluster_id]
+
+    def _env(self, pod: Any, run: PodRun, flink_home: Path, conf_dir: Path,
+             volumes: dict[str, Path]) -> dict[str, str]:
+        fields = {"status.podIP": POD_IP, "spec.nodeName": NODE_NAME, "metadata.name": run.name,
+                  "metadata.namespace": self.namespace, "status.hostIP": POD_IP}
+        env = {}
+        for var in pod.spec.containers[0].env or []:
+            if var.value is not None:
+                value = var.value
+                for mount, local in volumes.items():
+                    value = value.replace(mount, str(local))
+                env[var.name] = value
+            elif var.value_from is not None and var.value_from.field_ref is not None:
+                env[var.name] = fields.get(var.value_from.field_ref.field_path, "")
+        log_dir = self.work_dir / "pods" / run.name / "log"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        env.update({"FLINK_CONF_DIR": str(conf_dir), "FLINK_LOG_DIR": str(log_dir),
+                    "PATH": f"{flink_home / 'bin'}:{os.environ.get('PATH', '')}"})
+        env.pop("FLINK_HOME", None)
+        return env
+
+    def _launch(self, pod: Any, run: PodRun, flink_home: Path, conf_dir: Path,
+                volumes: dict[str, Path], last_exit: int | None = None) -> None:
+        args = list(pod.spec.containers[0].args or [])
+        if len(args) != 3 or args[:2] != ["bash", "-c"]:
+            raise ValueError(f"pod {run.name}: container args {args!r} are not the `bash -c <cmd>` form "
+                             "Flink's pod factories produce")
+        command = substitutions.dynamic_args(args[2], self.local)
+        env = self._env(pod, run, flink_home, conf_dir, volumes)
+        run.proc = procs.start(f"{run.name}-{run.restarts}", ["bash", "-c", command],
+                               self.work_dir / "logs", env=env, cwd=self.work_dir)
+        log_path = run.proc.log_path
+        self.server.call(lambda e: e.pod_logs.__setitem__(
+            (self.namespace, run.name), lambda: log_path.read_text(errors="replace")))
+        self._report_running(run, last_exit)
+
+    def _report_running(self, run: PodRun, last_exit: int | None = None) -> None:
+        now = _now()
+        status: dict[str, Any] = {
+            "phase": "Running", "podIP": POD_IP, "hostIP": POD_IP, "podIPs": [{"ip": POD_IP}],
+            "startTime": now,
+            "conditions": [{"type": t, "status": "True", "lastTransitionTime": now}
+                           for t in ("PodScheduled", "Initialized", "ContainersReady", "Ready")],
+            "containerStatuses": [{
+                "name": "flink-main-container", "ready": True, "started": True,
+                "restartCount": run.restarts, "image": "local", "imageID": "local",
+                "state": {"running": {"startedAt": now}},
+                "lastState": ({"terminated": {"exitCode": last_exit, "reason": "Error" if last_exit else
+                                              "Completed", "finishedAt": now}} if last_exit is not None else {}),
+            }],
+        }
+        self.core.patch_namespaced_pod_status(run.name, self.namespace, {"status": status},
+                                              _request_timeout=TIMEOUT)
+        if run.role == "jobmanager":
+            try:
+                self.apps.patch_namespaced_deployment_status(run.cluster_id, self.namespace, {"status": {
+                    "replicas": 1, "readyReplicas": 1, "availableReplicas": 1, "updatedReplicas": 1}},
+                    _request_timeout=TIMEOUT)
+            except ApiException as exc:
+                if exc.status != 404:
+                    raise
+
+    def _on_exit(self, pod: Any, run: PodRun) -> None:
+        assert run.proc is not None
+        code = run.proc.popen.returncode
+        run.exit_codes.append(code)
+        try:  # the JobManager deletes its own Deployment (and so this pod) before it exits
+            self.core.read_namespaced_pod(run.name, self.namespace, _request_timeout=TIMEOUT)
+        except ApiException as exc:
+            if exc.status == 404:
+                run.finished = True
+                return
+            raise
+        restart = run.restart_policy == "Always" or (run.restart_policy == "OnFailure" and code != 0)
+        if restart:
+            run.restarts += 1
+            prepared = self._prepare(pod, run.role, run.cluster_id)
+            if prepared is None:
+                raise RuntimeError(f"pod {run.name}: its ConfigMaps disappeared, cannot restart it")
+            self._launch(pod, run, *prepared, last_exit=code)
+            return
+        run.finished = True
+        now = _now()
+        self.core.patch_namespaced_pod_status(run.name, self.namespace, {"status": {
+            "phase": "Succeeded" if code == 0 else "Failed",
+            "conditions": [{"type": "Ready", "status": "False", "lastTransitionTime": now}],
+            "containerStatuses": [{
+                "name": "flink-main-container", "ready": False, "started": False,
+                "restartCount": run.restarts, "image": "local", "imageID": "local",
+                "state": {"terminated": {"exitCode": code, "reason": "Completed" if code == 0 else "Error",
+                                         "finishedAt": now}}}]}}, _request_timeout=TIMEOUT)
+
+    def _on_deleted(self, run: PodRun) -> None:
+        if run.proc is not None and run.proc.alive():
+            try:
+                os.killpg(run.proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                return
+            self._terminating.append(Terminating(run.proc, time.monotonic() + run.grace))
+        key = (self.namespace, f"{run.cluster_id}-rest")
+        if run.role == "jobmanager":
+            self.server.call(lambda e: e.service_backends.pop(key, None))
+
+    def _reap_terminating(self) -> None:
+        for term in list(self._terminating):
+            if not term.proc.alive():
+                term.proc.popen.wait()
+                self._terminating.remove(term)
+            elif time.monotonic() > term.kill_at:
+                term.proc.stop(grace=1.0)
+                self._terminating.remove(term)
+
+
+def jar_dir_with(dest: Path, jars: dict[str, Path]) -> Path:
+    """A stand-in for the image's /opt/flink/usrlib: `{"Streaming-Job.jar": built_jar}` symlinked."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name, jar in jars.items():
+        if not re.fullmatch(r"[\w.-]+\.jar", name):
+            raise ValueError(f"jar name {name!r} is not a plain `<name>.jar` file name")
+        link = dest / name
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(jar)
+    return dest

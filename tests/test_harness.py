@@ -1,0 +1,234 @@
+"""The local native-Kubernetes harness (issue 4): what the real Flink CLI deploys really runs.
+
+The first test checks the kubelet's own mechanics with a plain `sleep` container (no JVM). The
+others submit with the real Flink 2.3.0 CLI (the seed's command rendered for 2.3 by hand, test
+values, modest memory) and observe only what a user could: the Kubernetes API, Flink REST (through
+NodePort and through the API server's service proxy), the real `flink list/cancel`, process logs
+and the job's output. No HA data is seeded: every ConfigMap asserted on was written by Flink.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.paths import FLINK_23
+from tests.fixtures.procs import wait_until
+from tests.fixtures.test_jobs import read_batch_result, read_counts
+from tests.kube.cli import conf_copy, run_flink
+
+LEADER = "control-plane.alpha.kubernetes.io/leader"
+
+
+# ---- helpers ----------------------------------------------------------------------------------
+
+
+def seed_command_23(native, cluster_id: str, jar_uri: str, program_args: list[str]) -> list[str]:
+    """BRIEF.md's `run-application` command rendered for Flink 2.3 (renamed keys), test values."""
+    return [
+        "run", "--detached", "--parallelism", "1", "--target", "kubernetes-application",
+        f"-Dkubernetes.cluster-id={cluster_id}",
+        "-Dkubernetes.container.image.ref=flink-java17:1",
+        "-Dkubernetes.jobmanager.cpu.amount=0.5", "-Dkubernetes.taskmanager.cpu.amount=0.5",
+        "-Dtaskmanager.numberOfTaskSlots=1",
+        "-Dtaskmanager.memory.process.size=1280m",
+        "-Dtaskmanager.memory.managed.fraction=0.05", "-Dtaskmanager.memory.network.fraction=0.05",
+        "-Dtaskmanager.memory.jvm-overhead.fraction=0.05",
+        "-Djobmanager.memory.process.size=1024m", "-Djobmanager.memory.enable-jvm-direct-memory-limit=true",
+        "-Dfs.default-scheme=hdfs://datacluster",
+        "-Dmetrics.reporter.promgateway.factory.class="
+        "org.apache.flink.metrics.prometheus.PrometheusPushGatewayReporterFactory",
+        "-Dmetrics.reporter.promgateway.hostUrl=http://127.0.0.1:9",  # nothing listens: pushes just fail
+        "-Dmetrics.reporter.promgateway.jobName=flink",
+        "-Dmetrics.reporter.promgateway.deleteOnShutdown=true",
+        "-Dmetrics.reporter.promgateway.randomJobNameSuffix=true",
+        "-Dmetrics.reporter.promgateway.interval=60s",
+        "-Dkubernetes.jobmanager.node-selector=task_type:streaming",
+        "-Dkubernetes.taskmanager.node-selector=task_type:streaming",
+        "-Dkubernetes.rest-service.exposed.type=NodePort",
+        "-Dkubernetes.rest-service.exposed.node-port-address-type=ExternalIP",
+        "-Dhigh-availability.type=kubernetes",
+        "-Dhigh-availability.storageDir=hdfs://datacluster/flink/recovery",
+        "-Dexecution.checkpointing.dir=hdfs://datacluster/flink/checkpoints",
+        "-Drestart-strategy.type=fixed-delay", "-Drestart-strategy.fixed-delay.attempts=10",
+        f"-Dkubernetes.namespace={native.api.namespace}", "-Dkubernetes.service-account=flink-sa",
+        "-Dkubernetes.container.image.pull-policy=Always",
+        "-Dflink.hadoop.dfs.client.failover.proxy.provider.datacluster="
+        "org.apache.hadoop.hdfs.server.namenode.ha.ConfiguredFailoverProxyProvider",
+        f"-Dkubernetes.config.file={native.api.kubeconfig}",
+        jar_uri, *program_args,
+    ]
+
+
+def cluster_args(native, cluster_id: str) -> list[str]:
+    """The seed's `flink list/cancel` options rendered for 2.3 (+ the kubeconfig)."""
+    return ["--target", "kubernetes-application", f"-Dkubernetes.namespace={native.api.namespace}",
+            "-Dkubernetes.service-account=flink-sa", f"-Dkubernetes.cluster-id={cluster_id}",
+            "-Dkubernetes.rest-service.exposed.type=NodePort",
+            f"-Dkubernetes.config.file={native.api.kubeconfig}"]
+
+
+def flink(native, tmp_path: Path, *args: str):
+    result = run_flink(FLINK_23, list(args), conf_dir=conf_copy(FLINK_23, tmp_path / "cli-conf"),
+                       log_dir=tmp_path / "cli-log")
+    assert result.returncode == 0, f"flink {args[0]} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+def rest(url: str, path: str) -> dict:
+    with urllib.request.urlopen(f"{url}{path}", timeout=5) as resp:  # noqa: S310 - local test URL
+        return json.loads(resp.read())
+
+
+def jobs(url: str) -> list[dict]:
+    return rest(url, "/jobs/overview")["jobs"]
+
+
+def completed_checkpoints(url: str, job_id: str) -> int:
+    return rest(url, f"/jobs/{job_id}/checkpoints")["counts"]["completed"]
+
+
+def configmaps(native) -> dict[str, object]:
+    return {c.metadata.name: c for c in native.api.core.list_namespaced_config_map(native.api.namespace).items}
+
+
+def jm_pod(native, cluster_id: str):
+    pods = native.api.core.list_namespaced_pod(
+        native.api.namespace, label_selector=f"app={cluster_id},component=jobmanager").items
+    return pods[0] if pods else None
+
+
+def jm_log(native, cluster_id: str) -> str:
+    run = native.kubelet.jobmanager(cluster_id)
+    if run is None:
+        return ""
+    logs = sorted((native.work_dir / "logs").glob(f"{run.name}-*.log"))
+    return "".join(p.read_text(errors="replace") for p in logs)
+
+
+def submit_streaming(native, tmp_path, cluster_id: str, streaming_job_jar: Path, output: Path,
+                     jar_name: str = "Streaming-Job.jar") -> tuple[str, str]:
+    jar_uri = native.add_jar(jar_name, streaming_job_jar)
+    flink(native, tmp_path, *seed_command_23(native, cluster_id, jar_uri, [
+        "--output", str(output), "--rate", "20", "--checkpoint-interval-ms", "1000"]))
+    url = wait_until(lambda: cluster_id in native.kubelet.ports and native.kubelet.rest_url(cluster_id),
+                     120, "the kubelet to start the JobManager")
+    running = wait_until(lambda: [j for j in jobs(url) if j["state"] == "RUNNING"], 180,
+                         f"a RUNNING job on {cluster_id}'s REST endpoint")
+    return url, running[0]["jid"]
+
+
+# ---- the kubelet's own mechanics (no JVM) -----------------------------------------------------
+
+
+def test_kubelet_runs_restarts_and_stops_pods_of_a_deployment(native_k8s):
+    api, ns = native_k8s.api, native_k8s.api.namespace
+    labels = {"app": "fake", "component": "jobmanager", "type": "flink-native-kubernetes"}
+    dep = api.apps.create_namespaced_deployment(ns, {
+        "metadata": {"name": "fake", "labels": labels},
+        "spec": {"replicas": 1, "selector": {"matchLabels": labels}, "template": {
+            "metadata": {"labels": labels},
+            "spec": {"containers": [{"name": "flink-main-container", "image": "x",
+                                     "args": ["bash", "-c", "echo started; exec sleep 600"],
+                                     "volumeMounts": [{"name": "conf", "mountPath": "/opt/flink/conf"}]}],
+                     "volumes": [{"name": "conf", "configMap": {"name": "flink-config-fake"}}]}}}})
+    owner = [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "fake", "uid": dep.metadata.uid}]
+    api.core.create_namespaced_service(ns, {"metadata": {"name": "fake-rest", "ownerReferences": owner},
+                                            "spec": {"type": "NodePort", "ports": [{"port": 8081}]}})
+    # No pod runs before its ConfigMap volume exists, as with a real kubelet.
+    wait_until(lambda: jm_pod(native_k8s, "fake"), 20, "the Deployment's pod")
+    assert native_k8s.kubelet.jobmanager("fake") is None
+    api.core.create_namespaced_config_map(ns, {"metadata": {"name": "flink-config-fake", "ownerReferences": owner},
+                                               "data": {"config.yaml": "rest:\n  port: 8081\n"}})
+    pod = wait_until(lambda: (p := jm_pod(native_k8s, "fake")) and p.status.phase == "Running" and p, 20,
+                     "the pod to run")
+    assert pod.spec.node_name and pod.status.pod_ip == "127.0.0.1"
+    assert [o.uid for o in pod.metadata.owner_references] == [dep.metadata.uid]
+    nodeport = api.core.read_namespaced_service("fake-rest", ns).spec.ports[0].node_port
+    conf = (native_k8s.work_dir / "pods" / pod.metadata.name / "conf" / "config.yaml").read_text()
+    assert f"rest.port: '{nodeport}'" in conf and "kubernetes.config.file" in conf
+    wait_until(lambda: "started" in api.core.read_namespaced_pod_log(pod.metadata.name, ns), 20, "pod log")
+
+    proc = native_k8s.kubelet.process(pod.metadata.name)
+    os.killpg(proc.pid, signal.SIGKILL)
+    restarted = wait_until(
+        lambda: (s := jm_pod(native_k8s, "fake").status.container_statuses) and s[0].restart_count == 1 and s[0],
+        20, "the container restart")
+    assert restarted.last_state.terminated.exit_code == -signal.SIGKILL
+    new_proc = native_k8s.kubelet.process(pod.metadata.name)
+    assert new_proc.pid != proc.pid and new_proc.alive()
+
+    api.apps.delete_namespaced_deployment("fake", ns)  # the garbage collector removes pod, cm, svc
+    wait_until(lambda: not new_proc.alive(), 20, "the process of the deleted pod to stop")
+    assert jm_pod(native_k8s, "fake") is None
+    assert "flink-config-fake" not in configmaps(native_k8s)
+
+
+# ---- Flink 2.3.0, the real CLI, Kubernetes HA -------------------------------------------------
+
+
+@pytest.mark.slow
+def test_streaming_job_lifecycle_with_kubernetes_ha(native_k8s, streaming_job_jar, tmp_path):
+    """Acceptance 1-4: submit → RUNNING + checkpoints + HA ConfigMaps; `flink list`; kill -9 of the
+    JobManager → restarted, recovered from the latest checkpoint with keyed state intact;
+    `flink cancel` → CANCELED, Deployment removed and HA ConfigMaps cleaned up by Flink."""
+    ns, cid = native_k8s.api.namespace, "streaming-job"
+    output = tmp_path / "out"
+    url, job_id = submit_streaming(native_k8s, tmp_path, cid, streaming_job_jar, output)
+
+    # 1. checkpoints complete, and Flink's own HA ConfigMaps carry leadership and checkpoint pointers.
+    wait_until(lambda: completed_checkpoints(url, job_id) >= 2, 120, "two completed checkpoints")
+    cluster_cm, job_cm = f"{cid}-cluster-config-map", f"{cid}-{job_id}-config-map"
+    cms = wait_until(lambda: (c := configmaps(native_k8s)) and job_cm in c and "counter" in (c[job_cm].data or {})
+                     and c, 60, "the job's HA ConfigMap with a checkpoint counter")
+    leader = json.loads(cms[cluster_cm].metadata.annotations[LEADER])
+    assert leader["holderIdentity"] and leader["renewTime"] and leader["leaseDuration"]
+    leader_keys = {k for k in cms[cluster_cm].data if k.startswith("org.apache.flink.k8s.leader.")}
+    assert {"org.apache.flink.k8s.leader.dispatcher", "org.apache.flink.k8s.leader.resourcemanager",
+            "org.apache.flink.k8s.leader.restserver", f"org.apache.flink.k8s.leader.job-{job_id}"} <= leader_keys
+    assert any(k.startswith("checkpointID-") for k in cms[job_cm].data)
+    assert cms[cluster_cm].metadata.labels["app"] == cid
+    # The REST endpoint is reachable through the API server's service proxy as well.
+    proxied = native_k8s.api.core.connect_get_namespaced_service_proxy_with_path(
+        f"{cid}-rest:rest", ns, "jobs/overview", _preload_content=False)
+    assert json.loads(proxied.data)["jobs"][0]["jid"] == job_id
+
+    # 2. the seed's `flink list` (rendered for 2.3) reaches the JobManager through NodePort.
+    listed = flink(native_k8s, tmp_path, "list", *cluster_args(native_k8s, cid))
+    assert re.search(rf"{job_id} : .*\(RUNNING\)", listed.stdout), listed.stdout
+
+    # 3. kill -9 the JobManager: the kubelet restarts it; the job recovers through Kubernetes HA.
+    before = completed_checkpoints(url, job_id)
+    latest = rest(url, f"/jobs/{job_id}/checkpoints")["latest"]["completed"]["id"]
+    jm = native_k8s.kubelet.jobmanager(cid)
+    os.killpg(jm.proc.pid, signal.SIGKILL)
+    wait_until(lambda: jm_pod(native_k8s, cid).status.container_statuses[0].restart_count == 1, 30,
+               "the JobManager container restart to show in pod status")
+    wait_until(lambda: any(j["jid"] == job_id and j["state"] == "RUNNING" for j in jobs(url)), 180,
+               "the recovered job to run again")
+    recovered_log = jm_log(native_k8s, cid)
+    restored = re.search(rf"Restoring job {job_id} from Checkpoint (\d+)", recovered_log)
+    assert restored, "the restarted JobManager did not restore from a checkpoint"
+    assert int(restored.group(1)) >= latest
+    wait_until(lambda: completed_checkpoints(url, job_id) >= 1 and
+               rest(url, f"/jobs/{job_id}/checkpoints")["latest"]["completed"]["id"] > int(restored.group(1)),
+               120, f"a new checkpoint after the recovery (had {before} before)")
+    counts = read_counts(output)
+    assert counts and all(c.count(1) == 1 for c in counts.values()), \
+        f"a key's count restarted from 1 after recovery: keyed state was lost ({counts})"
+
+    # 4. the seed's `flink cancel`: the job is CANCELED, Flink deletes its Deployment and HA data.
+    cancelled = flink(native_k8s, tmp_path, "cancel", *cluster_args(native_k8s, cid), job_id)
+    assert "Cancelled job" in cancelled.stdout or "Cancelled job" in cancelled.stderr
+    wait_until(lambda: not native_k8s.api.apps.list_namespaced_deployment(
+        ns, field_selector=f"metadata.name={cid}").items, 60, "Flink to delete its Deployment")
+    assert re.search(rf"Job .*\({job_id}\) switched from state CANCELLING to CANCELED", jm_log(native_k8s, cid))
+    wait_until(lambda: not {cluster_cm, job_cm} & set(configmaps(native_k8s)), 60,
+               "Flink to delete its HA ConfigMaps")
+    assert not configmaps(native_k8s), "every ConfigMap of the cluster is gone"

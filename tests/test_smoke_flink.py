@@ -1,0 +1,109 @@
+"""The Flink pieces of the test stack are real: session cluster, CLI submission, test jobs, metrics reporter.
+
+Each test fails when its component is absent or broken: no cluster -> the fixture fails; the CLI cannot
+submit -> no job id; checkpointing broken -> no completed checkpoint; reporter plugin missing -> no
+JobManager/TaskManager groups in the gateway.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.request
+
+import pytest
+
+from tests.fixtures import procs
+from tests.fixtures.test_jobs import FAILURE_MESSAGE, read_batch_result, read_counts
+
+pytestmark = pytest.mark.slow
+
+JOB_ID = re.compile(r"Job has been submitted with JobID ([0-9a-f]{32})")
+
+
+def _submit(flink_cluster, jar, *job_args: str, parallelism: int = 1) -> str:
+    result = flink_cluster.run_cli(["run", "-d", "-p", str(parallelism), str(jar), *job_args])
+    match = JOB_ID.search(result.stdout)
+    assert match, f"no job id in `flink run` output:\n{result.stdout}\n{result.stderr}"
+    return match.group(1)
+
+
+def test_flink_run_detached_submits_streaming_job_and_checkpoints_complete(
+        flink_cluster, streaming_job_jar, tmp_path):
+    out = tmp_path / "out"
+    job_id = _submit(flink_cluster, streaming_job_jar, "--output", str(out), "--keys", "3", "--rate", "30")
+
+    assert flink_cluster.wait_job_state(job_id, "RUNNING") == "RUNNING"
+
+    def completed_checkpoints() -> int:
+        counts = flink_cluster.rest(f"/jobs/{job_id}/checkpoints")["counts"]
+        return counts["completed"] if counts["completed"] >= 2 else 0
+
+    procs.wait_until(completed_checkpoints, 90, f"2 completed checkpoints of job {job_id}",
+                     procs=flink_cluster.processes)
+    latest = flink_cluster.rest(f"/jobs/{job_id}/checkpoints")["latest"]["completed"]
+    # Flink prints `file:/path` URIs; the checkpoint went to the cluster's configured directory.
+    assert latest["external_path"].startswith(f"file:{flink_cluster.checkpoint_dir}/{job_id}/chk-")
+
+    # The keyed counter runs: every key's count grows 1, 2, 3, … in the job's output.
+    procs.wait_until(lambda: len(read_counts(out)) == 3 and min(map(len, read_counts(out).values())) >= 3,
+                     60, "3 counts for each of 3 keys")
+    for key, counts in read_counts(out).items():
+        assert counts == list(range(1, len(counts) + 1)), f"key {key}: counts {counts[:10]} are not 1..n"
+
+
+def test_batch_job_finishes_with_correct_sums(flink_cluster, batch_job_jar, tmp_path):
+    out = tmp_path / "out"
+    job_id = _submit(flink_cluster, batch_job_jar, "--output", str(out), "--records", "1000", "--keys", "4")
+
+    assert flink_cluster.wait_job_state(job_id, {"FINISHED", "FAILED"}, timeout=90) == "FINISHED"
+    expected = {k: (250, sum(n for n in range(1000) if n % 4 == k)) for k in range(4)}
+    assert read_batch_result(out) == expected
+
+
+def test_failing_job_fails_with_recognisable_exception(flink_cluster, failing_job_jar):
+    job_id = _submit(flink_cluster, failing_job_jar, "--fail-after", "3", "--restart-attempts", "1",
+                     "--restart-delay-ms", "100")
+
+    assert flink_cluster.wait_job_state(job_id, {"FAILED", "FINISHED", "CANCELED"}, timeout=90) == "FAILED"
+    entries = flink_cluster.rest(f"/jobs/{job_id}/exceptions")["exceptionHistory"]["entries"]
+    assert entries, "no exception history for a failed job"
+    assert all(FAILURE_MESSAGE in e["stacktrace"] for e in entries)
+    assert "java.lang.IllegalStateException" in entries[0]["stacktrace"]
+    # One restart attempt was configured by argument: the failure happened twice.
+    assert len(entries) == 2
+
+
+def _gateway_groups(url: str) -> list[dict]:
+    with urllib.request.urlopen(f"{url}/api/v1/metrics", timeout=5) as resp:
+        return json.load(resp)["data"]
+
+
+def _metric_names(group: dict) -> set[str]:
+    return {name for name in group if name not in ("labels", "last_push_successful", "push_time_seconds",
+                                                   "push_failure_time_seconds")}
+
+
+def test_prometheus_reporter_pushes_jobmanager_and_taskmanager_groups(flink_cluster, flink_metrics_gateway):
+    conf = flink_cluster.rest("/jobmanager/config")
+    keys = {entry["key"]: entry["value"] for entry in conf}
+    assert keys["metrics.reporter.promgateway.factory.class"].endswith("PrometheusPushGatewayReporterFactory")
+    assert (flink_cluster.flink_home / "plugins" / "metrics-prometheus").is_dir()
+
+    def jm_and_tm_groups() -> tuple[dict, dict] | None:
+        groups = [g for g in _gateway_groups(flink_metrics_gateway.url)
+                  if g["labels"].get("job", "").startswith("flink")]
+        jm = [g for g in groups if any(n.startswith("flink_jobmanager_") for n in _metric_names(g))]
+        tm = [g for g in groups if any(n.startswith("flink_taskmanager_") for n in _metric_names(g))]
+        return (jm[0], tm[0]) if jm and tm else None
+
+    jm, tm = procs.wait_until(jm_and_tm_groups, 60, "JobManager and TaskManager groups in the Pushgateway",
+                              interval=0.5, procs=flink_cluster.processes)
+    # randomJobNameSuffix: each process pushes under its own grouping key `flink<suffix>`.
+    assert jm["labels"]["job"] != tm["labels"]["job"]
+    assert re.fullmatch(r"flink[0-9a-f]+", jm["labels"]["job"]), jm["labels"]
+    assert "flink_jobmanager_Status_JVM_Memory_Heap_Used" in _metric_names(jm)
+    assert "flink_taskmanager_Status_JVM_Memory_Heap_Used" in _metric_names(tm)
+    # The reporter came from the plugins/ folder (2.x loads reporters through the plugin manager).
+    jm_log = flink_cluster.jobmanager.log_tail(max_chars=10_000_000)
+    assert "metrics-prometheus" in jm_log
