@@ -16,6 +16,7 @@ from flink_k8s.core.observations import (
     JobFacts,
     PodFacts,
 )
+from flink_k8s.core.plan_table import render_verdicts, table
 
 NOW = datetime(2026, 11, 29, 17, 0, tzinfo=UTC)
 CID = "streaming-job"
@@ -310,3 +311,17 @@ def test_thresholds_from_seconds():
     t = HealthThresholds.from_seconds(max_restarts=3, restarts_window=600, checkpoint_max_age=None,
                                       leader_lease_max_age=30)
     assert t == replace(T, max_restarts=3, restarts_window=600 * s, leader_lease_max_age=30 * s)
+
+
+def test_render_verdicts_table():
+    reports = [("streaming-job", evaluate(obs(), T, NOW)),
+               ("other", evaluate(obs(deployment=None, pods=(), job=None, ha=None), T, NOW))]
+    lines = render_verdicts(reports).splitlines()
+    assert lines[0].split() == ["job", "cluster", "verdict", "reasons"] and set(lines[1]) == {"-", " "}
+    assert lines[2].split()[:3] == ["streaming-job", CID, "HEALTHY"] and lines[2].endswith("all checks passed")
+    assert lines[3].split()[:3] == ["other", CID, "MISSING"]
+
+
+def test_table_cells_are_single_line_and_cut():
+    text = table(("a", "b"), [("x\ny", "z" * 200)], max_width=10)
+    assert text.splitlines()[2] == "x y  zzzzzzz..."

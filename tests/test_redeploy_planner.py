@@ -142,6 +142,8 @@ SCENARIOS = [
      (DHA, SUB, RUN, CK), Restore.NONE, Safety.FRESH_START),
     ("restore-from-user-path", "gone", "graph", SAVEPOINT, {"restore_from": SP}, "none",
      (DHA, SUB, RUN, CK), Restore.SAVEPOINT, Safety.STATE_KEPT),
+    ("restore-from-after-unrecorded-stop", "gone", "ckpt", SAVEPOINT, {"restore_from": SP}, "trigger",
+     (DHA, SUB, RUN, CK), Restore.SAVEPOINT, Safety.STATE_KEPT),
     ("restore-from-over-live-job", "running", "ckpt", SAVEPOINT, {"restore_from": SP, "allow_state_loss": True},
      "none", (DEL, GONE, DHA, SUB, RUN, CK), Restore.SAVEPOINT, Safety.STATE_DISCARDED),
     ("sp-version-change-running", "running", "ckpt", SAVEPOINT, {"flink_version_changed": True}, "none",
@@ -274,7 +276,8 @@ def test_matrix_invariants(situation, ha, mode, flags, progress):
     try:
         plan = plan_redeploy(obs, req, prog)
     except UnsafeRedeploy as refusal:
-        assert refusal.code in REFUSAL_CODES and "Options:" in refusal.message
+        assert refusal.code in REFUSAL_CODES
+        assert "Options:" in refusal.message or refusal.code == "state_loss_not_allowed"
         if mode is STATELESS:
             assert refusal.code == "state_loss_not_allowed" and not req.allow_state_loss
         return
@@ -340,6 +343,7 @@ class World:
     savepoints: dict[str, int] = field(default_factory=dict)
     triggers: dict[str, str] = field(default_factory=dict)  # only known while the JobManager lives
     restored: int | None = None
+    record: RedeployProgress = field(default_factory=RedeployProgress)  # the executor's durable progress store
     resurrected_old_graph: bool = False
     stops: int = 0
 
@@ -363,24 +367,34 @@ class World:
         self.cluster, self.job_state, self.triggers = False, None, {}
 
 
-def apply(world: World, step, progress: RedeployProgress, req: RedeployRequest, crash_after: bool) -> RedeployProgress:
-    """Execute one step like an executor would, recording progress where the docs say so."""
+def apply(world: World, step, req: RedeployRequest, crash_after: bool) -> None:
+    """Execute one step like an executor would, recording progress (durably) where the docs say so."""
+    _apply(world, step, req, crash_after)
+    if crash_after:
+        raise Crash(f"after {step.kind}")
+
+
+def _record(world: World, **changes) -> None:
+    world.record = replace(world.record, **changes)
+
+
+def _apply(world: World, step, req: RedeployRequest, crash_after: bool) -> None:
+    progress = world.record
     if step.kind is STOP:
         assert world.cluster and world.job_state == "RUNNING", "stopped a job that does not run"
         world.stops += 1
         trigger = f"t{world.stops}"
-        progress = replace(progress, savepoint_trigger_id=trigger)  # recorded right after triggering
+        _record(world, savepoint_trigger_id=trigger)  # recorded right after triggering
         world.state += 1  # records processed since the last checkpoint are in the savepoint
         path = f"sp-{world.state}"
         world.savepoints[path], world.triggers[trigger], world.job_state = world.state, path, "FINISHED"
         if world.jm_exits_after_stop:
             world.jm_gone()
-        if crash_after:
-            raise Crash("after the stop, before its result was recorded")
-        return replace(progress, savepoint_path=path)
-    if step.kind is AWAIT:
-        return replace(progress, savepoint_path=world.triggers[step.trigger_id])
-    if step.kind is DEL:
+        if not crash_after:  # a crash here: the stop completed but its result was never recorded
+            _record(world, savepoint_path=path)
+    elif step.kind is AWAIT:
+        _record(world, savepoint_path=world.triggers[step.trigger_id])
+    elif step.kind is DEL:
         world.jm_gone()
     elif step.kind is GONE:
         assert not world.cluster
@@ -389,7 +403,7 @@ def apply(world: World, step, progress: RedeployProgress, req: RedeployRequest, 
     elif step.kind is STRIP:
         world.ha_graph = None
     elif step.kind is SUB:
-        progress = replace(progress, submit_started=True)  # recorded before the CLI runs
+        _record(world, submit_started=True)  # recorded before the CLI runs
         assert not world.cluster, "submitted over an existing cluster"
         if step.min_checkpoint_id is not None and (world.ha_checkpoint or -1) < step.min_checkpoint_id:
             raise AssertionError("HA checkpoint vanished before a last-state submit")
@@ -409,24 +423,21 @@ def apply(world: World, step, progress: RedeployProgress, req: RedeployRequest, 
         assert world.job_state == "RUNNING"
     elif step.kind is CK:
         world.ha_checkpoint = world.state
-    if crash_after:
-        raise Crash(f"after {step.kind}")
-    return progress
 
 
-def run(world: World, req: RedeployRequest, crashes: list[tuple[int, bool]]) -> RedeployProgress:
+def run(world: World, req: RedeployRequest, crashes: list[tuple[int, bool]]) -> None:
     """Plan and execute until done; crash at (step index, after side effect) of successive plans."""
-    progress = RedeployProgress()
     for attempt in range(len(crashes) + 1):
-        plan = plan_redeploy(world.observe(), req, progress)
+        plan = plan_redeploy(world.observe(), req, world.record)
         crash_at, after = crashes[attempt] if attempt < len(crashes) else (None, False)
         try:
             for i, step in enumerate(plan.steps):
                 if i == crash_at and not after:
                     raise Crash(f"before {step.kind}")
-                progress = apply(world, step, progress, req, crash_after=(i == crash_at))
+                apply(world, step, req, crash_after=(i == crash_at))
                 world.tick()
-            return progress
+            world.record = RedeployProgress()  # done: the executor discards its progress
+            return
         except Crash:
             continue
     raise AssertionError("unreachable")
@@ -470,8 +481,8 @@ def test_simulation_detects_a_missing_ha_cleanup():
     world = World()
     world.jm_gone()
     world.savepoints["sp-500"] = 500
-    progress = RedeployProgress(savepoint_path="sp-500")
-    plan = plan_redeploy(world.observe(), request(SAVEPOINT), progress)
+    world.record = RedeployProgress(savepoint_path="sp-500")
+    plan = plan_redeploy(world.observe(), request(SAVEPOINT), world.record)
     sub = plan.steps[plan.kinds.index(SUB)]
-    apply(world, sub, progress, request(SAVEPOINT), crash_after=False)  # skip DELETE_HA_CONFIGMAPS on purpose
+    apply(world, sub, request(SAVEPOINT), crash_after=False)  # skip DELETE_HA_CONFIGMAPS on purpose
     assert world.resurrected_old_graph and world.restored == 100

@@ -238,6 +238,26 @@ class FlinkControlPlane:
                 return None, None
             return job, _root_cause(rest, job) if job.state == "FAILED" else None
 
+    def check_job(self, cluster_id: str, want: str) -> dict:
+        """One poll of a wait: observe, then the shared pure decision (`core.job_wait.decide`). Plain dict out."""
+        from flink_k8s.core.job_wait import Outcome, Want, decide
+
+        present = self.kube.cluster_exists(cluster_id)
+        job, cause, rest_error = None, None, None
+        if present:
+            try:
+                with self.rest(cluster_id) as rest:
+                    job = self._current_job(rest)
+                    if job is not None and job.state == "FAILED":
+                        cause = _root_cause(rest, job)
+            except (FlinkRestError, KubeError) as exc:
+                rest_error = _short(exc)
+        decision = decide(Want(want), job.state if job else None, present, rest_error)
+        return {"outcome": str(decision.outcome), "message": decision.message, "cluster_id": cluster_id,
+                "job_id": job.job_id if job else None, "state": job.state if job else None,
+                "start_time": job.start_time.isoformat() if job and job.start_time else None,
+                "root_cause": cause, "done": decision.outcome is not Outcome.WAIT}
+
     # -- cluster lifecycle -------------------------------------------------------------------------------------
 
     def delete_cluster(self, cluster_id: str, timeout: float = 120, delete_ha: bool = True) -> None:

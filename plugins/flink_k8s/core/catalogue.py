@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +24,8 @@ from flink_k8s.core.catalogue_schema import (
     JobSpec,
     PushgatewaySpec,
     block_type,
-    field_meta,
     field_names,
+    schema_of,
 )
 from flink_k8s.core.errors import Problem, UnknownJobError, ValidationError
 from flink_k8s.core.flink_versions import (
@@ -134,19 +134,20 @@ def _unknown(collector: _Collector, cls: type, key: object, prefix: str, section
 def _build(cls: type, raw: Mapping[str, Any], collector: _Collector, prefix: str = "") -> Any:
     """Check every field of one block; returns the dataclass (fields that failed get their default)."""
     values: dict[str, Any] = {}
-    names = set(field_names(cls))
+    schema = schema_of(cls)
     for key, value in raw.items():
-        if key not in names or (cls is JobSpec and key == "name"):
+        info = schema.get(key)
+        if info is None or (cls is JobSpec and key == "name"):
             _unknown(collector, cls, key, prefix)
             continue
-        sub = block_type(cls, key)
+        sub = info.block
         if sub is not None:
             if not isinstance(value, dict):
                 collector.field(prefix + key, value, "must be a mapping (a block of settings)")
                 continue
             values[key] = _build(sub, value, collector, f"{prefix}{key}.")
             continue
-        check = field_meta(cls, key)["check"]
+        check = info.check
         if check is None:
             continue
         try:
@@ -199,10 +200,9 @@ def _cross_checks(job: JobSpec, job_raw: Mapping[str, Any], merged: Mapping[str,
     defaults may carry streaming settings that batch jobs simply ignore."""
     if job.kind is None and "kind" not in merged:
         collector.add("kind", None, "required: batch or streaming")
-    for f in fields(JobSpec):
-        only = f.metadata.get("only")
-        if only and job.kind and job.kind != only and f.name in job_raw:
-            collector.add(f.name, job_raw[f.name], f"only for {only} jobs (this job is {job.kind})")
+    for name, info in schema_of(JobSpec).items():
+        if info.only and job.kind and job.kind != info.only and name in job_raw:
+            collector.add(name, job_raw[name], f"only for {info.only} jobs (this job is {job.kind})")
     if job.image is None and "image" not in merged:
         collector.add("image", None, "required (e.g. flink-java11:{release})")
     failed = collector.failed
@@ -237,7 +237,7 @@ def _cross_checks(job: JobSpec, job_raw: Mapping[str, Any], merged: Mapping[str,
         collector.add("pushgateway.url", None, "required when the Pushgateway reporter is enabled")
     restart = job.restart_strategy
     allowed = RESTART_FIELDS.get(restart.type or "", set())
-    for name in (f.name for f in fields(restart) if f.name != "type"):
+    for name in (n for n in schema_of(type(restart)) if n != "type"):
         value = getattr(restart, name)
         if value is not None and name not in allowed:
             rule = "set restart_strategy.type first" if restart.type is None else f"not used by restart strategy {restart.type!r}"
@@ -254,7 +254,7 @@ def _check_fields(merged: Mapping[str, Any], collector: _Collector) -> dict[str,
         else:
             collector.field("pushgateway", merged["pushgateway"], "must be a mapping (a block of settings)")
     conf, overrides = _check_conf(spec, merged, collector)
-    values = {f.name: getattr(spec, f.name) for f in fields(JobSpec)}
+    values = {name: getattr(spec, name) for name in schema_of(JobSpec)}
     values.update(pushgateway=pushgateway, flink_conf=conf, flink_conf_overrides=overrides)
     return values
 

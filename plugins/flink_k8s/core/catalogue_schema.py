@@ -6,7 +6,8 @@ docs/catalogue.md all read it, so there is one place to add a setting.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import functools
+from collections.abc import Callable
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from typing import Any
 
@@ -196,19 +197,39 @@ def _description(value: object) -> str:
     return value
 
 
+@dataclass(frozen=True)
+class FieldInfo:
+    """What validation needs to know about one field, computed once per class."""
+
+    check: Callable[[object], Any] | None
+    block: type | None
+    only: str | None
+    doc: str
+
+
+@functools.cache
+def schema_of(cls: type) -> dict[str, FieldInfo]:
+    """name -> FieldInfo for a schema dataclass (cached: validation runs it per job and block)."""
+    table = {}
+    for f in fields(cls):
+        sub = None
+        if cls is JobSpec and f.name == "pushgateway":
+            sub = PushgatewaySpec
+        elif f.default_factory is not MISSING:  # type: ignore[misc]
+            made = f.default_factory()  # type: ignore[misc]
+            sub = type(made) if is_dataclass(made) else None
+        table[f.name] = FieldInfo(f.metadata.get("check"), sub, f.metadata.get("only"), f.metadata.get("doc", ""))
+    return table
+
+
 def field_names(cls: type) -> list[str]:
-    return [f.name for f in fields(cls)]
+    return list(schema_of(cls))
 
 
 def block_type(cls: type, name: str) -> type | None:
     """The dataclass behind a block field (None for leaf fields)."""
-    if cls is JobSpec and name == "pushgateway":
-        return PushgatewaySpec
-    for f in fields(cls):
-        if f.name == name and f.default_factory is not MISSING:  # type: ignore[misc]
-            made = f.default_factory()  # type: ignore[misc]
-            return type(made) if is_dataclass(made) else None
-    return None
+    info = schema_of(cls).get(name)
+    return info.block if info else None
 
 
 def schema_rows(cls: type = JobSpec, prefix: str = "") -> list[tuple[str, str, str]]:
@@ -227,8 +248,5 @@ def schema_rows(cls: type = JobSpec, prefix: str = "") -> list[tuple[str, str, s
 MERGED_MAPPINGS = frozenset({"flink_conf", "flink_conf_overrides"})
 
 
-def field_meta(cls: type, name: str) -> Mapping[str, Any]:
-    for f in fields(cls):
-        if f.name == name:
-            return f.metadata
-    raise KeyError(name)
+def field_meta(cls: type, name: str) -> FieldInfo:
+    return schema_of(cls)[name]

@@ -196,10 +196,13 @@ class _Planner:
                              f"of a job that is not finished/failed/canceled; observed {self._seen()}. {self._options()}")
 
     def _from_user_path(self) -> RedeployPlan:
-        if (self.live or self.ha_checkpoint is not None) and not self.req.allow_state_loss:
+        # An HA checkpoint is newer state, unless this redeploy's own stop came after it (the user is then
+        # naming the savepoint whose result was not recorded).
+        ha_newer = self.ha_checkpoint is not None and not self.progress.savepoint_trigger_id
+        if (self.live or ha_newer) and not self.req.allow_state_loss:
             raise UnsafeRedeploy("restore_from_discards_state", f"restore_from={self.req.restore_from!r} would "
                                  f"discard newer state ({self._seen()}); set allow_state_loss=true to accept that")
-        safety = Safety.STATE_DISCARDED if self.live or self.ha_checkpoint is not None else Safety.STATE_KEPT
+        safety = Safety.STATE_DISCARDED if self.live or ha_newer else Safety.STATE_KEPT
         return self._submit(self.req.mode, Restore.SAVEPOINT, self.req.restore_from, safety,
                             note=f"restoring the user-chosen path {self.req.restore_from}")
 

@@ -1,0 +1,1 @@
+"""Airflow sensors over Flink jobs; deferrable by default."""

@@ -1,0 +1,98 @@
+"""Sensors: wait for a job state or a health verdict, poking with the same checks the triggers run."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from airflow.sdk import BaseSensorOperator
+
+from flink_k8s.operators.flink import _FlinkJobOperator
+
+
+class _FlinkSensor(BaseSensorOperator, _FlinkJobOperator):
+    template_fields = ("job", "cluster_id")
+
+    def __init__(self, *, deferrable: bool = True, cluster_id: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.deferrable = deferrable
+        self.cluster_id = cluster_id
+
+    @property
+    def target_cluster(self) -> str:
+        return self.cluster_id or self.job_spec.cluster_id or self.job_spec.name
+
+    def _check(self) -> dict:
+        raise NotImplementedError
+
+    def _trigger(self):
+        raise NotImplementedError
+
+    def execute(self, context):
+        if not self.deferrable:
+            return super().execute(context)
+        result = self._check()
+        if result.get("done"):
+            return self._finish(result)
+        self.defer(trigger=self._trigger(), method_name="execute_complete")
+
+    def poke(self, context) -> bool:
+        result = self._check()
+        if result.get("done"):
+            self._finish(result)
+            return True
+        self.log.info("%s: %s", self.target_cluster, result.get("message"))
+        return False
+
+    def execute_complete(self, context, event: dict):
+        if event.get("status") == "timeout":
+            raise RuntimeError(f"{self.task_id}: timed out on {self.target_cluster}: {event.get('message')}")
+        return self._finish(event)
+
+    def _finish(self, result: dict):
+        return result
+
+
+class FlinkJobStateSensor(_FlinkSensor):
+    """Waits for the cluster's job: `want` = running | finished | terminal. A job ending otherwise fails the task."""
+
+    def __init__(self, *, want: str = "running", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.want = want
+
+    def _check(self) -> dict:
+        return self.control_plane.check_job(self.target_cluster, self.want)
+
+    def _trigger(self):
+        from flink_k8s.triggers.flink import FlinkJobTrigger
+
+        return FlinkJobTrigger(**self._trigger_kwargs(self.target_cluster, {"want": self.want}, self.poke_interval,
+                                                      self.timeout))
+
+    def _finish(self, result: dict):
+        if result.get("outcome") == "failure":
+            raise RuntimeError(f"{self.target_cluster}: {result.get('message')}"
+                               + (f"; root cause: {result['root_cause']}" if result.get("root_cause") else ""))
+        return {k: result.get(k) for k in ("cluster_id", "job_id", "state")}
+
+
+class FlinkHealthSensor(_FlinkSensor):
+    """Waits until the job's health verdict is at most `max_verdict` (default HEALTHY)."""
+
+    def __init__(self, *, max_verdict: str = "HEALTHY", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.max_verdict = max_verdict
+
+    def _check(self) -> dict:
+        from flink_k8s.core.health import Verdict
+
+        report = self.control_plane.health(self.job_spec)
+        return {"done": report.verdict <= Verdict[self.max_verdict], "verdict": report.verdict.name,
+                "message": report.summary(), "checked_at": time.time()}
+
+    def _trigger(self):
+        from flink_k8s.triggers.flink import FlinkHealthTrigger
+
+        return FlinkHealthTrigger(**self._trigger_kwargs(
+            self.target_cluster, {"job": self.job, "catalogue": self.catalogue, "max_verdict": self.max_verdict},
+            self.poke_interval, self.timeout))

@@ -1,0 +1,30 @@
+"""Where things are, from the environment, with defaults that work in this repository and in the images.
+
+Read at call time (never at import), so tests and deployments can point them elsewhere.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+_REPO = Path(__file__).resolve().parents[2]
+
+
+def catalogue_path() -> Path:
+    """`FLINK_K8S_CATALOGUE`, else `include/flink_jobs.yaml` beside `plugins/` (repo and compose layout)."""
+    return Path(os.environ.get("FLINK_K8S_CATALOGUE") or _REPO / "include" / "flink_jobs.yaml")
+
+
+def flink_home() -> str | None:
+    """The Flink client distribution (`FLINK_HOME`); None means `flink` on PATH."""
+    return os.environ.get("FLINK_HOME") or None
+
+
+def rest_access_default() -> dict:
+    """`FLINK_K8S_REST_ACCESS`: proxy (default), nodeport, or a URL template such as
+    `http://{cluster_id}-rest.{namespace}:8081` (in-cluster DNS)."""
+    raw = os.environ.get("FLINK_K8S_REST_ACCESS", "proxy").strip()
+    if raw in ("proxy", "nodeport"):
+        return {"mode": raw}
+    return {"mode": "url", "url_template": raw}
