@@ -10,13 +10,16 @@ import yaml
 from flink_k8s.core.catalogue import (
     check_catalogue,
     checkpoint_max_age_seconds,
+    health_seconds,
     load_catalogue,
     merge,
     parse_catalogue,
 )
+from flink_k8s.core.catalogue_schema import schema_rows
 from flink_k8s.core.errors import CatalogueLoadError, UnknownJobError, ValidationError
+from flink_k8s.core.flink_config import build_argv
 from flink_k8s.core.safe_yaml import MAX_BYTES, load_yaml_bytes
-from tests.fixtures.paths import CATALOGUE
+from tests.fixtures.paths import CATALOGUE, REPO
 
 BASE = {
     "defaults": {"flink_version": "2.3", "image": "repo/flink-job:{release}", "namespace": "flink"},
@@ -460,3 +463,71 @@ def test_shipped_catalogue_holds_the_seed_jobs():
         }
     assert stream.upgrade_mode == "savepoint" and stream.savepoint_dir
     assert batch.schedule == "@daily"
+
+
+def test_health_seconds_shape():
+    data = copy.deepcopy(BASE)
+    data["jobs"]["stream"].update(checkpointing={"interval": "5min"}, health={"restarts_window": "10min"})
+    job = check_catalogue(data)[0].job("stream")
+    assert health_seconds(job) == {"max_restarts": 64, "restarts_window": 600, "checkpoint_max_age": 1200, "leader_lease_max_age": 60}
+
+
+def test_docs_list_every_field():
+    docs = (REPO / "docs" / "catalogue.md").read_text()
+    missing = [name for name, _, _ in schema_rows() if name != "name" and f"`{name}`" not in docs]
+    assert missing == []
+
+
+# --- robustness: hostile shapes never crash, and never validate ----------------------------------------
+HOSTILE_VALUES = [
+    None, True, 0, -1, 10**30, 1e308, float("nan"), "", " ", "-", "--help", "a" * 5000, "\x00", "\u202e", "é",
+    "$(id)", "`id`", "a;b", "a\nb", "a b", "{release}", "../..", "%2e%2e", [], [None], [[[]]], {}, {"a": {"b": None}},
+    {1: 2}, {"": ""}, ("t",),
+]
+
+
+def test_hostile_values_in_every_field_never_crash():
+    import random
+
+    rng = random.Random(1234)
+    paths = [name for name, _, _ in schema_rows() if name != "name"] + ["unknown", "taskmanager.zzz", "jobs"]
+    for _ in range(3000):
+        data = copy.deepcopy(BASE)
+        for _ in range(rng.randint(1, 4)):
+            path = rng.choice(paths)
+            value = copy.deepcopy(rng.choice(HOSTILE_VALUES))
+            where = rng.choice(["stream", "nightly", "defaults"])
+            target = data["defaults"] if where == "defaults" else data["jobs"][where]
+            head, _, rest = path.partition(".")
+            if rest and isinstance(target.get(head, {}), dict):
+                target = target.setdefault(head, {})
+                target[rest] = value
+            else:
+                target[head] = value
+        catalogue, problems = check_catalogue(data)
+        for job in catalogue.jobs.values():  # whatever survived validation renders safely
+            argv = build_argv(job, "flink", None, "1")
+            assert all(isinstance(a, str) and "\n" not in a and " " not in a for a in argv)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a" * 1000 + "!",
+        "a-" * 500 + "!",
+        "a." * 500 + "/",
+        "a" * 200 + ":" + "1" * 200 + "/" + "a" * 200 + "!",
+        "hdfs://" + "a-" * 500,
+        "local:///" + "a/" * 500 + "!",
+    ],
+)
+@pytest.mark.timeout(30)  # exponential backtracking would hang far longer than this
+def test_no_catastrophic_backtracking(text):
+    from flink_k8s.core import references as r
+    from flink_k8s.core import validation as v
+
+    for check in (r.image_reference, r.storage_uri, r.jar_uri, r.http_url, v.label_key, v.cluster_id, v.java_class):
+        try:
+            check(text)
+        except v.Invalid:
+            pass

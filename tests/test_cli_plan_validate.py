@@ -65,8 +65,8 @@ ADDED_115 = {"state.savepoints.dir": "hdfs://datacluster/flink/savepoints/stream
 
 
 def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    full_env = {**os.environ, "PYTHONPATH": str(PLUGINS), **(env or {})}
-    full_env.pop("FLINK_HOME", None) if env is None or "FLINK_HOME" not in env else None
+    full_env = {k: v for k, v in os.environ.items() if k != "FLINK_HOME"}
+    full_env.update({"PYTHONPATH": str(PLUGINS), **(env or {})})
     return subprocess.run(
         [sys.executable, "-m", "flink_k8s", *args], cwd=REPO, env=full_env, capture_output=True, text=True, timeout=60
     )

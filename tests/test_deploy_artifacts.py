@@ -51,7 +51,7 @@ KUBECONFIG_TARGET = "/opt/airflow/.kube/config"
 def _compose_command() -> list[str] | None:
     """`docker compose` (v2 plugin) when it answers, else Debian's `docker-compose`, else None."""
     if shutil.which("docker"):
-        probe = subprocess.run(["docker", "compose", "version"], capture_output=True, text=True, check=False)
+        probe = subprocess.run(["docker", "compose", "version"], capture_output=True, text=True, timeout=30, check=False)
         if probe.returncode == 0:
             return ["docker", "compose"]
     if shutil.which("docker-compose"):
@@ -229,6 +229,28 @@ def test_compose_kubeconfig_defaults_to_home_kube_config(compose_cmd, tmp_path):
     assert Path(source) == home / ".kube" / "config" and read_only, source
 
 
+def _airflow_config_options() -> dict[str, set[str]]:
+    """Section -> option names from the installed Airflow's config template (no `import airflow`)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("airflow")
+    assert spec and spec.submodule_search_locations, "apache-airflow is not installed"
+    template = Path(next(iter(spec.submodule_search_locations))) / "config_templates" / "config.yml"
+    sections = yaml.safe_load(template.read_text())
+    return {name: set((body or {}).get("options", {})) for name, body in sections.items()}
+
+
+def test_compose_airflow_settings_are_real_airflow_options(compose_config):
+    """A misspelt AIRFLOW__SECTION__KEY is silently ignored by Airflow; catch it here."""
+    options = _airflow_config_options()
+    for name in AIRFLOW_SERVICES:
+        for key in compose_config["services"][name]["environment"]:
+            if not key.startswith("AIRFLOW__"):
+                continue
+            section, _, option = key[len("AIRFLOW__"):].lower().partition("__")
+            assert option in options.get(section, set()), f"{name}: {key} is not an Airflow 3.3 option [{section}] {option}"
+
+
 # Compose v2 accepts keys that docker-compose 1.29 rejects; CI may run either, so keep to the common set.
 V1_TOP_LEVEL = {"version", "services", "volumes", "networks", "secrets", "configs"}
 V2_ONLY_SERVICE_KEYS = {"develop", "post_start", "pre_stop", "models", "provider", "gpus", "use_api_socket", "attach"}
@@ -271,10 +293,8 @@ FLINK_NATIVE_NEEDS: dict[tuple[str, str, str], str] = {
 FLINK_AIRFLOW_NEEDS: dict[tuple[str, str, str], str] = {
     ("apps", "deployments", "create"): "flink CLI: createJobManagerComponent",
     ("apps", "deployments", "delete"): "flink CLI: clean-up of a failed deploy; project: last-state upgrade",
-    ("apps", "deployments", "get"): "project: cluster view",
-    ("apps", "deployments", "list"): "project: cluster view",
-    ("apps", "deployments", "watch"): "project: wait until the cluster is gone",
-    ("", "services", "get"): "flink CLI: existing-cluster check, REST endpoint",
+    ("apps", "deployments", "get"): "project: cluster exists / wait until gone",
+    ("", "services", "get"): "flink CLI: existing-cluster check, REST endpoint; project: REST port",
     ("", "services", "create"): "flink CLI: <id>-rest and internal Service (createOrReplace)",
     ("", "services", "update"): "flink CLI: createOrReplace on a conflict",
     ("", "services", "list"): "project: cluster view",
@@ -285,13 +305,8 @@ FLINK_AIRFLOW_NEEDS: dict[tuple[str, str, str], str] = {
     ("", "configmaps", "update"): "flink CLI: createOrReplace; project: strip job-graph keys (replace)",
     ("", "configmaps", "get"): "project: HA facts; flink CLI: read before replace",
     ("", "configmaps", "list"): "project: HA ConfigMaps by label",
-    ("", "configmaps", "watch"): "project: HA ConfigMap changes",
-    ("", "configmaps", "patch"): "project: strip job-graph keys (last-state upgrade)",
-    ("", "configmaps", "delete"): "project: delete HA ConfigMaps by name",
-    ("", "configmaps", "deletecollection"): "project: delete HA ConfigMaps by label selector",
-    ("", "pods", "get"): "project: pod health",
-    ("", "pods", "list"): "project: pod health",
-    ("", "pods", "watch"): "project: pod health",
+    ("", "configmaps", "delete"): "project: delete HA ConfigMaps (savepoint/stateless upgrades)",
+    ("", "pods", "list"): "project: pod health by label",
     ("", "pods/log", "get"): "project: JobManager log tail in failures",
 }
 
@@ -442,7 +457,55 @@ def test_rules_use_no_wildcards_secrets_or_escalation():
             assert "secrets" not in rule["resources"], f"{doc['metadata']['name']}: no component reads Secrets"
 
 
-def test_manifests_apply_with_kubectl_client_dry_run(request):
+# Kubernetes Python client method -> (api group, resource, verb) it needs.
+CLIENT_VERBS = {"read": "get", "list": "list", "create": "create", "replace": "update", "patch": "patch",
+                "delete": "delete", "delete_collection": "deletecollection"}
+CLIENT_RESOURCES = {"pod_log": "pods/log", "config_map": "configmaps", "pod": "pods", "service": "services",
+                    "deployment": "deployments", "node": "nodes", "event": "events", "secret": "secrets"}
+CLIENT_CALL = re.compile(
+    r"\.(read|list|create|replace|patch|delete_collection|delete)_(namespaced_)?([a-z_]+?)(?:_with_http_info)?\b")
+
+
+CLUSTER_SCOPED = {"node": "nodes", "namespace": "namespaces"}
+
+
+def _api_calls(text: str) -> dict[tuple[str, str, str], int]:
+    """(api group, resource, verb) -> line, for each Kubernetes client call in a Python source."""
+    calls: dict[tuple[str, str, str], int] = {}
+    for match in CLIENT_CALL.finditer(text):
+        verb, namespaced, suffix = match.groups()
+        if namespaced:
+            resource = CLIENT_RESOURCES.get(suffix) or suffix.replace("_", "") + "s"
+        elif suffix in CLUSTER_SCOPED:
+            resource = CLUSTER_SCOPED[suffix]
+        else:
+            continue  # not a Kubernetes client method (e.g. `path.read_text`)
+        group = "apps" if resource in {"deployments", "statefulsets", "replicasets", "daemonsets"} else ""
+        calls.setdefault((group, resource, CLIENT_VERBS[verb]), text.count("\n", 0, match.start()) + 1)
+    return calls
+
+
+def test_project_kubernetes_calls_are_allowed_for_the_airflow_identity():
+    """A new API call in plugins/ must come with its RBAC rule (and its row in the table above)."""
+    allowed = _grants(_by_kind("Role")["flink-airflow"]) | _grants(_by_kind("ClusterRole")["flink-airflow-nodes"])
+    denied = {}
+    for path in sorted((REPO / "plugins").rglob("*.py")):
+        for key, line in _api_calls(path.read_text()).items():
+            if key not in allowed:
+                denied[key] = f"{path.relative_to(REPO)}:{line}"
+    assert not denied, f"the flink-airflow identity may not make these calls (add them to include/k8s and docs/rbac.md): {denied}"
+
+
+def test_project_call_scanner_recognises_client_calls():
+    text = "api.read_namespaced_pod_log()\napi.replace_namespaced_config_map()\napi.list_node()\np.read_text()\n" \
+           "apps.delete_namespaced_deployment()\ncore.delete_collection_namespaced_config_map()\n"
+    assert set(_api_calls(text)) == {
+        ("", "pods/log", "get"), ("", "configmaps", "update"), ("", "nodes", "list"),
+        ("apps", "deployments", "delete"), ("", "configmaps", "deletecollection"),
+    }
+
+
+def test_manifests_apply_with_kubectl_client_dry_run(request, tmp_path):
     """`kubectl apply --dry-run=client` needs API discovery: it runs against the emulated API if present."""
     if not shutil.which("kubectl"):
         pytest.skip("kubectl is not installed")
@@ -452,7 +515,8 @@ def test_manifests_apply_with_kubectl_client_dry_run(request):
         pytest.skip("the emulated Kubernetes API fixture `k8s_api` (tests/fixtures/k8s.py) is not available")
     kubeconfig = Path(api.kubeconfig)
     result = subprocess.run(
-        ["kubectl", "--kubeconfig", str(kubeconfig), "apply", "--dry-run=client", "--validate=false",
+        ["kubectl", "--kubeconfig", str(kubeconfig), "--cache-dir", str(tmp_path / "kube-cache"),
+         "apply", "--dry-run=client", "--validate=false",
          "-f", str(K8S_DIR), "-o", "name"],
         capture_output=True, text=True, timeout=120, check=False,
     )

@@ -167,14 +167,20 @@ def test_savepoint_restore_and_kubeconfig(full_job):
     assert "--allowNonRestoredState" not in without
 
 
+@pytest.mark.parametrize(
+    "path", ["hdfs://dc/flink/sp/savepoint-1a2b", "file:/tmp/savepoints/savepoint-1a2b", "file:///tmp/sp/x", "/tmp/sp/savepoint-1", "s3://b/sp/chk-42"]
+)
+def test_savepoint_path_forms(full_job, path):
+    argv = build_argv(full_job, "flink", "2.3", "7", savepoint=path)
+    assert argv[argv.index("--fromSavepoint") + 1] == path
+
+
 def test_job_version_is_the_default(full_job):
     assert build_argv(full_job, "flink", None, "7")[1] == "run-application"  # job says 1.15
 
 
-@pytest.mark.parametrize("version", ["1.14", "2.4", "1.20.0", "", None, 1.15, "latest"])
+@pytest.mark.parametrize("version", ["1.14", "2.4", "1.20.0", "", 1.15, "latest"])
 def test_unsupported_version_lists_supported(full_job, version):
-    if version is None:
-        pytest.skip("None means: the job's own version")
     with pytest.raises(UnsupportedFlinkVersionError) as info:
         build_argv(full_job, "flink", version, "7")
     assert "1.15, 1.16" in str(info.value) and "2.3" in str(info.value)
@@ -204,6 +210,8 @@ def test_pinned_image_needs_no_release(full_job):
     ("kwargs", "field"),
     [
         ({"savepoint": "/x/../y"}, "savepoint"),
+        ({"savepoint": "file:relative"}, "savepoint"),
+        ({"savepoint": "savepoint-1"}, "savepoint"),
         ({"savepoint": "hdfs://dc/sp 1"}, "savepoint"),
         ({"savepoint": "-n"}, "savepoint"),
         ({"kubeconfig": "relative/config"}, "kubeconfig"),

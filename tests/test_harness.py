@@ -232,3 +232,61 @@ def test_streaming_job_lifecycle_with_kubernetes_ha(native_k8s, streaming_job_ja
     wait_until(lambda: not {cluster_cm, job_cm} & set(configmaps(native_k8s)), 60,
                "Flink to delete its HA ConfigMaps")
     assert not configmaps(native_k8s), "every ConfigMap of the cluster is gone"
+
+
+@pytest.mark.slow
+def test_stale_ha_configmaps_resurrect_the_old_job_graph(native_k8s, streaming_job_jar, tmp_path):
+    """Acceptance 5, the seed FAQ trap: deleting only the Deployment leaves Flink's HA ConfigMaps;
+    resubmitting the same cluster id with a different jar and arguments recovers the OLD job.
+
+    (Observed with 2.3.0: a resubmission of a *different* program — another job name — does not
+    hit the trap the same way: its job gets a new id and runs; the stale graph is recovered but
+    not started. The seed's case, a new release of the same job, is the one asserted here.)"""
+    ns, cid = native_k8s.api.namespace, "trap"
+    old_out, new_out = tmp_path / "old-out", tmp_path / "new-out"
+    url, job_id = submit_streaming(native_k8s, tmp_path, cid, streaming_job_jar, old_out)
+    wait_until(lambda: completed_checkpoints(url, job_id) >= 1, 120, "a completed checkpoint")
+    old_name = rest(url, f"/jobs/{job_id}")["name"]
+    old_jm = native_k8s.kubelet.jobmanager(cid)
+
+    native_k8s.api.apps.delete_namespaced_deployment(cid, ns)  # what `kubectl delete deployment` does
+    wait_until(lambda: not old_jm.proc.alive() and jm_pod(native_k8s, cid) is None, 60,
+               "the JobManager pod and process to go away")
+    left = configmaps(native_k8s)
+    assert f"flink-config-{cid}" not in left  # owned by the Deployment: garbage-collected
+    assert {f"{cid}-cluster-config-map", f"{cid}-{job_id}-config-map"} <= set(left)  # no owner: they stay
+    assert f"executionPlan-{job_id}" in left[f"{cid}-cluster-config-map"].data
+
+    # Resubmit: same cluster id and program, a different jar and different arguments ("the new
+    # release"): Flink recovers the old job graph (old jar, old arguments) and runs that instead.
+    jar_uri = native_k8s.add_jar("Streaming-Job-v2.jar", streaming_job_jar)
+    flink(native_k8s, tmp_path, *seed_command_23(native_k8s, cid, jar_uri, [
+        "--output", str(new_out), "--rate", "50", "--keys", "2"]))
+    new_url = wait_until(lambda: (r := native_k8s.kubelet.jobmanager(cid)) and r is not old_jm and r.proc
+                         and native_k8s.kubelet.rest_url(cid), 120, "the new JobManager")
+    running = wait_until(lambda: [j for j in jobs(new_url) if j["state"] == "RUNNING"], 180,
+                         "the job of the resubmitted cluster to run")
+    assert [(j["jid"], j["name"]) for j in running] == [(job_id, old_name)]
+    assert f"Recovered StreamGraph(jobId: {job_id})" in jm_log(native_k8s, cid)
+    lines_before = sum(len(c) for c in read_counts(old_out).values())
+    wait_until(lambda: sum(len(c) for c in read_counts(old_out).values()) > lines_before + 20, 120,
+               "the OLD job (old --output) to keep writing")
+    assert not new_out.exists(), "the new release's arguments were never used"
+    assert set(read_counts(old_out)) == {0, 1, 2, 3}, "still the old --keys 4"
+
+
+@pytest.mark.slow
+def test_batch_job_finishes_and_the_cluster_shuts_down(native_k8s, batch_job_jar, tmp_path):
+    """Acceptance 6: a bounded job reaches FINISHED; the application cluster removes itself."""
+    ns, cid = native_k8s.api.namespace, "batch-job"
+    output = tmp_path / "out"
+    jar_uri = native_k8s.add_jar("Batch-Job.jar", batch_job_jar)
+    flink(native_k8s, tmp_path, *seed_command_23(native_k8s, cid, jar_uri,
+                                                 ["--output", str(output), "--records", "1000"]))
+    wait_until(lambda: native_k8s.kubelet.jobmanager(cid), 120, "the kubelet to start the JobManager")
+    wait_until(lambda: not native_k8s.api.apps.list_namespaced_deployment(
+        ns, field_selector=f"metadata.name={cid}").items, 300, "the application cluster to delete itself")
+    assert re.search(r"Job .* switched from state RUNNING to FINISHED", jm_log(native_k8s, cid))
+    assert read_batch_result(output) == {k: (250, sum(range(k, 1000, 4))) for k in range(4)}
+    wait_until(lambda: not configmaps(native_k8s), 60, "Flink to delete its HA ConfigMaps")
+    wait_until(lambda: not native_k8s.api.core.list_namespaced_pod(ns).items, 60, "every pod to be gone")

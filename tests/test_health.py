@@ -325,3 +325,12 @@ def test_render_verdicts_table():
 def test_table_cells_are_single_line_and_cut():
     text = table(("a", "b"), [("x\ny", "z" * 200)], max_width=10)
     assert text.splitlines()[2] == "x y  zzzzzzz..."
+
+
+def test_thresholds_from_the_catalogue_health_block():
+    from flink_k8s.core.catalogue_schema import HealthSpec
+
+    assert HealthThresholds.from_spec(HealthSpec()) == T  # the catalogue defaults are the Operator's
+    spec = HealthSpec(max_restarts=3, restarts_window="10min", checkpoint_max_age="15min", leader_lease_max_age="30s")
+    assert HealthThresholds.from_spec(spec) == replace(T, max_restarts=3, restarts_window=600 * s,
+                                                       checkpoint_max_age=900 * s, leader_lease_max_age=30 * s)

@@ -4,8 +4,9 @@ Sample provenance: REST bodies are trimmed from a real Flink 2.3.0 MiniCluster (
 `/checkpoints`, `/checkpoints/config`, `/metrics`); leader annotations and HA checkpoint values were produced by
 Flink 2.3.0's and 1.15.2's own classes (shaded fabric8 `LeaderElectionRecord` serialization,
 `KubernetesStateHandleStore.StateHandleWithDeleteMarker` Java serialization, base64 as Flink stores it).
-Kubernetes objects follow what Flink's native deployer creates (labels app/component/type, container
-`flink-main-container`).
+`REAL_HA_CONFIG_MAPS_23` are the HA ConfigMaps a real Flink 2.3.0 JobManager wrote in the local
+native-Kubernetes harness (streaming test job, 5 checkpoints). Kubernetes objects follow what Flink's native
+deployer creates (labels app/component/type, container `flink-main-container`).
 """
 
 from __future__ import annotations
@@ -337,6 +338,58 @@ def test_no_ha_config_maps_and_null_data():
 def test_unparseable_checkpoint_value_still_counts_as_checkpoint():
     ha = parse_ha_config_maps(CID, [job_cm({12: "garbage"})])
     assert (ha.latest_checkpoint_id, ha.latest_checkpoint_pointer) == (12, None)
+
+
+# Captured from a real Flink 2.3.0 JobManager (Kubernetes HA) in the local native-Kubernetes harness.
+REAL_HA_CONFIG_MAPS_23 = json.loads(
+    "[{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"streaming-job-000000002cdf27d200000000000"
+    "00000-config-map\",\"namespace\":\"t-2ae628d2\",\"labels\":{\"app\":\"streaming-job\",\"type\":\"flink-native-kube"
+    "rnetes\"}},\"data\":{\"counter\":\"6\",\"checkpointID-0000000000000000005\":\"rO0ABXNyAGNvcmcuYXBhY2hlLmZsaW5r"
+    "Lmt1YmVybmV0ZXMuaGlnaGF2YWlsYWJpbGl0eS5LdWJlcm5ldGVzU3RhdGVIYW5kbGVTdG9yZSRTdGF0ZUhhbmRsZVdpdGhEZWxl"
+    "dGVNYXJrZXIbrUSA74YNfAIAAloAEW1hcmtlZEZvckRlbGV0aW9uTAAFaW5uZXJ0ADdMb3JnL2FwYWNoZS9mbGluay9ydW50aW1l"
+    "L3N0YXRlL1JldHJpZXZhYmxlU3RhdGVIYW5kbGU7eHAAc3IAO29yZy5hcGFjaGUuZmxpbmsucnVudGltZS5zdGF0ZS5SZXRyaWV2"
+    "YWJsZVN0cmVhbVN0YXRlSGFuZGxlAAEeGPFVlysCAAFMABh3cmFwcGVkU3RyZWFtU3RhdGVIYW5kbGV0ADJMb3JnL2FwYWNoZS9m"
+    "bGluay9ydW50aW1lL3N0YXRlL1N0cmVhbVN0YXRlSGFuZGxlO3hwc3IAOW9yZy5hcGFjaGUuZmxpbmsucnVudGltZS5zdGF0ZS5m"
+    "aWxlc3lzdGVtLkZpbGVTdGF0ZUhhbmRsZQTcddhivRuzAgACSgAJc3RhdGVTaXplTAAIZmlsZVBhdGh0AB9Mb3JnL2FwYWNoZS9m"
+    "bGluay9jb3JlL2ZzL1BhdGg7eHAAAAAAAAAsE3NyAB1vcmcuYXBhY2hlLmZsaW5rLmNvcmUuZnMuUGF0aAAAAAAAAAABAgABTAAD"
+    "dXJpdAAOTGphdmEvbmV0L1VSSTt4cHNyAAxqYXZhLm5ldC5VUkmsAXguQ55JqwMAAUwABnN0cmluZ3QAEkxqYXZhL2xhbmcvU3Ry"
+    "aW5nO3hwdACGZmlsZTovdG1wL3B5dGVzdC1vZi1yb290L3B5dGVzdC02Ny90ZXN0X2NhcHR1cmUwL2NsdXN0ZXIvaGRmcy9kYXRh"
+    "Y2x1c3Rlci9mbGluay9yZWNvdmVyeS9zdHJlYW1pbmctam9iL2NvbXBsZXRlZENoZWNrcG9pbnQ0MzcwNDM3YmYzNTB4\"}},{\"ap"
+    "iVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"streaming-job-cluster-config-map\",\"namespace\":"
+    "\"t-2ae628d2\",\"labels\":{\"app\":\"streaming-job\",\"type\":\"flink-native-kubernetes\"},\"annotations\":{\"contr"
+    "ol-plane.alpha.kubernetes.io/leader\":\"{\\\"holderIdentity\\\":\\\"ebdd12c9-4136-4fcb-9e14-3e555788d9ad\\\",\\"
+    "\"leaseDuration\\\":\\\"PT15S\\\",\\\"acquireTime\\\":\\\"2026-11-29T17:09:22.816703Z\\\",\\\"renewTime\\\":\\\"2026-11-2"
+    "9T17:09:59.460839Z\\\",\\\"leaderTransitions\\\":0}\"}},\"data\":{\"org.apache.flink.k8s.leader.restserver\":\"8"
+    "401b783-5a02-4276-b9f9-011f85a12d8b,http://127.0.0.1:30000\",\"org.apache.flink.k8s.leader.dispatcher\""
+    ":\"8401b783-5a02-4276-b9f9-011f85a12d8b,pekko.tcp://flink@127.0.0.1:49373/user/rpc/dispatcher_1\",\"exe"
+    "cutionPlan-000000002cdf27d20000000000000000\":\"rO0ABXNyAGNvcmcuYXBhY2hlLmZsaW5rLmt1YmVybmV0ZXMuaGlnaG"
+    "F2YWlsYWJpbGl0eS5LdWJlcm5ldGVzU3RhdGVIYW5kbGVTdG9yZSRTdGF0ZUhhbmRsZVdpdGhEZWxldGVNYXJrZXIbrUSA74YNfA"
+    "IAAloAEW1hcmtlZEZvckRlbGV0aW9uTAAFaW5uZXJ0ADdMb3JnL2FwYWNoZS9mbGluay9ydW50aW1lL3N0YXRlL1JldHJpZXZhYm"
+    "xlU3RhdGVIYW5kbGU7eHAAc3IAO29yZy5hcGFjaGUuZmxpbmsucnVudGltZS5zdGF0ZS5SZXRyaWV2YWJsZVN0cmVhbVN0YXRlSG"
+    "FuZGxlAAEeGPFVlysCAAFMABh3cmFwcGVkU3RyZWFtU3RhdGVIYW5kbGV0ADJMb3JnL2FwYWNoZS9mbGluay9ydW50aW1lL3N0YX"
+    "RlL1N0cmVhbVN0YXRlSGFuZGxlO3hwc3IAOW9yZy5hcGFjaGUuZmxpbmsucnVudGltZS5zdGF0ZS5maWxlc3lzdGVtLkZpbGVTdG"
+    "F0ZUhhbmRsZQTcddhivRuzAgACSgAJc3RhdGVTaXplTAAIZmlsZVBhdGh0AB9Mb3JnL2FwYWNoZS9mbGluay9jb3JlL2ZzL1BhdG"
+    "g7eHAAAAAAAAB0WnNyAB1vcmcuYXBhY2hlLmZsaW5rLmNvcmUuZnMuUGF0aAAAAAAAAAABAgABTAADdXJpdAAOTGphdmEvbmV0L1"
+    "VSSTt4cHNyAAxqYXZhLm5ldC5VUkmsAXguQ55JqwMAAUwABnN0cmluZ3QAEkxqYXZhL2xhbmcvU3RyaW5nO3hwdACJZmlsZTovdG"
+    "1wL3B5dGVzdC1vZi1yb290L3B5dGVzdC02Ny90ZXN0X2NhcHR1cmUwL2NsdXN0ZXIvaGRmcy9kYXRhY2x1c3Rlci9mbGluay9yZW"
+    "NvdmVyeS9zdHJlYW1pbmctam9iL3N1Ym1pdHRlZEV4ZWN1dGlvblBsYW4wOWVhZjhjZTZhMTV4\",\"org.apache.flink.k8s.le"
+    "ader.resourcemanager\":\"8401b783-5a02-4276-b9f9-011f85a12d8b,pekko.tcp://flink@127.0.0.1:49373/user/r"
+    "pc/resourcemanager_0\",\"org.apache.flink.k8s.leader.job-000000002cdf27d20000000000000000\":\"8401b783-5"
+    "a02-4276-b9f9-011f85a12d8b,pekko.tcp://flink@127.0.0.1:49373/user/rpc/jobmanager_2\"}}]"
+)
+
+
+def test_real_flink_2_3_ha_config_maps():
+    ha = parse_ha_config_maps("streaming-job", REAL_HA_CONFIG_MAPS_23)
+    job = "000000002cdf27d20000000000000000"  # derived from the cluster id by Flink 2.3 application mode
+    assert ha.config_maps == (f"streaming-job-{job}-config-map", "streaming-job-cluster-config-map")
+    assert ha.leader_holder == "ebdd12c9-4136-4fcb-9e14-3e555788d9ad" and ha.lease_duration == timedelta(seconds=15)
+    assert ha.leader_renew_time == datetime(2026, 11, 29, 17, 9, 59, 460839, tzinfo=UTC)
+    assert ha.leader_addresses["restserver"] == "http://127.0.0.1:30000"
+    assert ha.leader_addresses[f"job-{job}"].endswith("/user/rpc/jobmanager_2")
+    assert ha.job_graph_keys == (f"executionPlan-{job}",)
+    assert (ha.checkpoint_counter, ha.latest_checkpoint_id) == (6, 5)
+    assert ha.latest_checkpoint_pointer.endswith("/flink/recovery/streaming-job/completedCheckpoint4370437bf350")
 
 
 # -- Flink REST -------------------------------------------------------------------------------------------------

@@ -111,16 +111,40 @@ def tricky_groups(base: str) -> list[dict[str, str]]:
     ]
 
 
-def test_grouping_keys_round_trip_and_delete_is_idempotent(pushgateway, run_id):
+@pytest.mark.parametrize("pipeline", [1, 4])
+def test_grouping_keys_round_trip_and_delete_is_idempotent(pushgateway, run_id, pipeline):
     client = PushgatewayClient(pushgateway.url)
     groups = tricky_groups(f"rt{run_id}-") + [{"job": f"rt/{run_id}", "x": "y"}]  # '/' in the job itself
     before = keys_on(client)
     push_all(pushgateway.url, groups)
     assert keys_on(client) - before == {key(g) for g in groups}  # labels exactly as intended
-    assert client.delete_groups(groups, parallelism=3) == []
+    assert client.delete_groups(groups, parallelism=3, pipeline=pipeline) == []
     wait_gone(client, groups)
     assert keys_on(client) == before
     assert client.delete_groups(groups) == []  # already gone: fine
+
+
+def test_many_pipelined_deletes_remove_exactly_their_groups(pushgateway, run_id):
+    client = PushgatewayClient(pushgateway.url)
+    doomed = [{"job": flink_job(f"many{run_id}"), "instance": f"tm-{i}", "path": f"/p/{i}"} for i in range(150)]
+    survivors = [{"job": flink_job(f"many{run_id}"), "instance": f"tm-{i}"} for i in range(5)]
+    push_all(pushgateway.url, doomed + survivors)
+    before = keys_on(client)
+    assert client.delete_groups(doomed, parallelism=4, pipeline=16) == []  # ~38 per connection, 3 windows
+    wait_gone(client, doomed)
+    assert keys_on(client) == before - {key(g) for g in doomed}
+
+
+def test_deletes_against_a_dead_gateway_fail_after_bounded_retries(pushgateway, run_id):
+    pushgateway.stop()
+    slept: list[float] = []
+    client = PushgatewayClient(pushgateway.url, retry=RetryPolicy(attempts=3, backoff=0.01), sleep=slept.append)
+    groups = [{"job": flink_job(f"dead{run_id}"), "instance": str(i)} for i in range(100)]
+    failures = client.delete_groups(groups, parallelism=2, pipeline=8)
+    assert sorted(key(f.labels) for f in failures) == sorted(map(key, groups))
+    assert all("no success after 3 attempts" in f.error or "not attempted" in f.error for f in failures)
+    assert "ConnectionRefusedError" in failures[0].error
+    assert len(slept) <= 2 * 2  # per connection: attempts - 1 backoffs, then the rest is abandoned
 
 
 def test_exactly_the_stale_matching_groups_are_deleted(pushgateway, run_id):
@@ -135,22 +159,21 @@ def test_exactly_the_stale_matching_groups_are_deleted(pushgateway, run_id):
     before = keys_on(client)
     push_all(pushgateway.url, old)
     wait_until_older_than(client, old, MAX_AGE)
-    fresh = [{"job": flink_job(base)}, {"job": flink_job(base), "path": "/fresh"}]  # same prefix, fresh
-    push_all(pushgateway.url, fresh)
+    fresh = [{"job": flink_job(base)}, {"job": flink_job(base), "path": "/fresh"}]  # same prefix, alive
+    with live_reporter(pushgateway.url, fresh):
+        criteria = Criteria(max_age=MAX_AGE, job_regex=job_pattern(job_prefix=base),
+                            matchers=(parse_matcher("cluster!=dev"),),
+                            keep=(parse_keep(f"job={kept_by_keep['job']},instance=tm-keep"),), max_share=1.0)
+        report = run_cleanup(client, criteria, parallelism=4)
 
-    criteria = Criteria(max_age=MAX_AGE, job_regex=job_pattern(job_prefix=base),
-                        matchers=(parse_matcher("cluster!=dev"),),
-                        keep=(parse_keep(f"job={kept_by_keep['job']},instance=tm-keep"),), max_share=1.0)
-    report = run_cleanup(client, criteria, parallelism=4)
-
-    assert report.failures == [] and report.refused is None
-    assert report.deleted == len(stale) == report.stale
-    assert sorted(map(key, report.deleted_groups)) == sorted(map(key, stale))
-    assert report.kept_by_keep_list == 1
-    assert report.kept_fresh == len(fresh)
-    assert report.kept_by_filter == report.scanned - len(stale) - 1 - len(fresh)
-    wait_gone(client, stale)
-    assert keys_on(client) == before | {key(g) for g in old + fresh} - {key(g) for g in stale}
+        assert report.failures == [] and report.refused is None
+        assert report.deleted == len(stale) == report.stale
+        assert sorted(map(key, report.deleted_groups)) == sorted(map(key, stale))
+        assert report.kept_by_keep_list == 1
+        assert report.kept_fresh == len(fresh)
+        assert report.kept_by_filter == report.scanned - len(stale) - 1 - len(fresh)
+        wait_gone(client, stale)
+        assert keys_on(client) == before | {key(g) for g in old + fresh} - {key(g) for g in stale}
 
 
 def test_dry_run_cli_reports_and_deletes_nothing(pushgateway, run_id):
@@ -175,22 +198,22 @@ def test_guard_refuses_mass_deletion_until_forced(pushgateway, run_id):
     stale = [{"job": flink_job(base), "instance": f"tm-{i}"} for i in range(6)]
     push_all(pushgateway.url, stale)
     wait_until_older_than(client, stale, MAX_AGE)
-    fresh = [{"job": flink_job(base)}]
-    push_all(pushgateway.url, fresh)
-    before = keys_on(client)
-    args = ("--url", pushgateway.url, "--max-age", f"{MAX_AGE}s", "--job-prefix", base, "--max-share", "0.01")
+    fresh = [{"job": flink_job(base)}]  # alive: its reporter keeps pushing
+    with live_reporter(pushgateway.url, fresh):
+        before = keys_on(client)
+        args = ("--url", pushgateway.url, "--max-age", f"{MAX_AGE}s", "--job-prefix", base, "--max-share", "0.01")
 
-    refused = run_cli(*args, "--json")
-    assert refused.returncode == 3, refused.stderr
-    report = json.loads(refused.stdout)
-    assert report["deleted"] == 0 and report["kept_by_guard"] == 6 and "max_share=0.01" in report["refused"]
-    assert keys_on(client) == before  # refusal deletes nothing
+        refused = run_cli(*args, "--json")
+        assert refused.returncode == 3, refused.stderr
+        report = json.loads(refused.stdout)
+        assert report["deleted"] == 0 and report["kept_by_guard"] == 6 and "max_share=0.01" in report["refused"]
+        assert keys_on(client) == before  # refusal deletes nothing
 
-    forced = run_cli(*args, "--force")
-    assert forced.returncode == 0, forced.stderr
-    assert "deleted 6" in forced.stdout
-    wait_gone(client, stale)
-    assert keys_on(client) == before - {key(g) for g in stale}
+        forced = run_cli(*args, "--force")
+        assert forced.returncode == 0, forced.stderr
+        assert "deleted 6" in forced.stdout
+        wait_gone(client, stale)
+        assert keys_on(client) == before - {key(g) for g in stale}
 
 
 def test_gateway_down_bounded_retries_then_clear_failure_then_recovers(pushgateway, run_id, tmp_path):

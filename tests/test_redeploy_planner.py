@@ -233,6 +233,24 @@ def test_retained_checkpoint_of_a_terminal_job(state, ext, expected):
     assert plan.restore is expected
 
 
+@pytest.mark.parametrize("recorded, restore", [(None, Restore.NONE), (Restore.HA_CHECKPOINT, Restore.HA_CHECKPOINT)])
+def test_continuation_reports_the_recorded_restore(recorded, restore):
+    progress = RedeployProgress(submit_started=True, submitted_restore=recorded)
+    plan = plan_redeploy(observe(), request(LAST_STATE), progress)
+    assert (plan.kinds, plan.restore) == ((RUN, CK), restore)
+
+
+def test_continuation_says_when_restore_from_is_ignored():
+    plan = plan_redeploy(observe(), request(restore_from=SP), PROGRESS["submitted"])
+    assert plan.kinds == (RUN, CK) and plan.notes[0] == f"restore_from={SP} ignored: this redeploy's submission already ran"
+
+
+def test_refusal_offers_the_latest_savepoint_flink_knows():
+    cp = CheckpointFacts(interval=None, latest_savepoint_path="hdfs://dc/sp/savepoint-000000-aaaaaaaaaaaa")
+    with pytest.raises(UnsafeRedeploy, match="restore_from=hdfs://dc/sp/savepoint-000000-aaaaaaaaaaaa restores the"):
+        plan_redeploy(observe("finished", checkpoints=cp), request())
+
+
 def test_taskmanager_pods_left_only_wait():
     plan = plan_redeploy(observe("gone", "ckpt", pods=(TM,)), request(LAST_STATE))
     assert plan.kinds == (GONE, STRIP, SUB, RUN, CK)
@@ -403,7 +421,7 @@ def _apply(world: World, step, req: RedeployRequest, crash_after: bool) -> None:
     elif step.kind is STRIP:
         world.ha_graph = None
     elif step.kind is SUB:
-        _record(world, submit_started=True)  # recorded before the CLI runs
+        _record(world, submit_started=True, submitted_restore=step.restore)  # recorded before the CLI runs
         assert not world.cluster, "submitted over an existing cluster"
         if step.min_checkpoint_id is not None and (world.ha_checkpoint or -1) < step.min_checkpoint_id:
             raise AssertionError("HA checkpoint vanished before a last-state submit")

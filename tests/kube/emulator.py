@@ -291,7 +291,13 @@ class KubeEmulator(KubernetesEmulator):
         obj = self._fill(r.res, namespace, obj)
         self._defaults(r.res, obj)
         self._store(key, obj, "ADDED")
+        owners = {o.get("uid") for o in meta.get("ownerReferences") or []}
+        if self.gc and owners and not owners & self._live_uids():
+            self._remove(key, obj)  # every owner is already gone: the garbage collector takes it
         return copy.deepcopy(obj)
+
+    def _live_uids(self) -> set[str]:
+        return {o.raw["metadata"]["uid"] for o in self._objects.values() if not o.deleted}
 
     def _defaults(self, res: resource, obj: dict[str, Any]) -> None:
         """What a real API server (or its admission) fills in on create."""

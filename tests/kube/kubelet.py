@@ -89,6 +89,7 @@ class LocalKubelet:
         self.flink_homes = flink_homes  # Flink config file name ("config.yaml", "flink-conf.yaml") -> home
         self.interval = interval
         self.pods: dict[str, PodRun] = {}  # by pod uid
+        self.gone: list[PodRun] = []  # runs of deleted pods, oldest first (their logs stay on disk)
         self.ports: dict[str, tuple[int, int, int]] = {}  # cluster id -> (rpc, blob, rest)
         self.errors: list[str] = []
         self._terminating: list[Terminating] = []
@@ -135,7 +136,8 @@ class LocalKubelet:
         return None
 
     def jobmanager(self, cluster_id: str) -> PodRun | None:
-        for run in self.pods.values():
+        """The current JobManager run of a cluster, else the latest one whose pod is gone."""
+        for run in [*self.pods.values(), *reversed(self.gone)]:
             if run.cluster_id == cluster_id and run.role == "jobmanager":
                 return run
         return None
@@ -161,7 +163,8 @@ class LocalKubelet:
             elif not run.finished and run.proc is not None and not run.proc.alive():
                 self._on_exit(pod, run)
         for uid in [uid for uid in self.pods if uid not in live]:
-            self._on_deleted(self.pods.pop(uid))
+            self.gone.append(self.pods.pop(uid))
+            self._on_deleted(self.gone[-1])
         self._reap_terminating()
 
     def _ensure_jobmanager_pod(self, dep: Any) -> None:
@@ -197,7 +200,7 @@ class LocalKubelet:
             ports = self._jobmanager_ports(cluster_id)
             if ports is None:
                 return None  # the `<id>-rest` Service is not there yet
-            overrides = substitutions.jobmanager(conf, self.local, major, *ports)
+            overrides = substitutions.jobmanager(conf, self.local, major, conf_dir, *ports)
         else:
             jm_ports = self.ports.get(cluster_id)
             overrides = substitutions.taskmanager(conf, self.local, major, jm_ports[0] if jm_ports else None)

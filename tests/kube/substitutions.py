@@ -8,7 +8,10 @@ has none of these, so these keys — and only these — are changed before a pro
 |-----------------------------------------------------|------------------------------|----------------------------------------------|
 | kubernetes.config.file                              | in-cluster service account   | the emulator's kubeconfig                    |
 | jobmanager.rpc.address, jobmanager.bind-host        | `<id>.<ns>` Service / pod IP | 127.0.0.1 (no cluster DNS; pod IP = loopback) |
-| jobmanager.rpc.port, blob.server.port               | fixed 6123 / 6124            | free ports (all pods share one host)         |
+| jobmanager.rpc.port, blob.server.port,              | fixed 6123 / 6124            | free ports (all pods share one host)         |
+|   high-availability.jobmanager.port                 |                              |                                              |
+| kubernetes.flink.conf.dir (JobManager)              | /opt/flink/conf (the mount)  | the pod's local conf dir: Flink lists the    |
+|                                                     |                              | log4j/logback files there for TM pods        |
 | rest.address, rest.bind-address                     | pod IP                       | 127.0.0.1                                    |
 | rest.port, rest.bind-port                           | 8081 behind the Service      | the `<id>-rest` nodePort (NodePort == REST)  |
 | taskmanager.host, taskmanager.bind-host             | pod IP                       | 127.0.0.1                                    |
@@ -70,13 +73,15 @@ def _common(conf: dict[str, str], local: Local, flink_major: int) -> dict[str, s
     return out
 
 
-def jobmanager(conf: dict[str, str], local: Local, flink_major: int, rpc_port: int, blob_port: int,
-               rest_port: int) -> dict[str, str]:
-    """Overrides for the JobManager's configuration file."""
+def jobmanager(conf: dict[str, str], local: Local, flink_major: int, conf_dir: Path, rpc_port: int,
+               blob_port: int, rest_port: int) -> dict[str, str]:
+    """Overrides for the JobManager's configuration file (`conf_dir`: where it is written)."""
     return {
         **_common(conf, local, flink_major),
+        "kubernetes.flink.conf.dir": str(conf_dir),
         "jobmanager.rpc.address": "127.0.0.1", "jobmanager.bind-host": "127.0.0.1",
-        "jobmanager.rpc.port": str(rpc_port), "blob.server.port": str(blob_port),
+        "jobmanager.rpc.port": str(rpc_port), "high-availability.jobmanager.port": str(rpc_port),
+        "blob.server.port": str(blob_port),
         "rest.address": "127.0.0.1", "rest.bind-address": "127.0.0.1",
         "rest.port": str(rest_port), "rest.bind-port": str(rest_port),
     }
@@ -92,7 +97,7 @@ def taskmanager(conf: dict[str, str], local: Local, flink_major: int, jm_rpc_por
         "taskmanager.rpc.port": "0",
     }
     if jm_rpc_port:
-        out["jobmanager.rpc.port"] = str(jm_rpc_port)
+        out["jobmanager.rpc.port"] = out["high-availability.jobmanager.port"] = str(jm_rpc_port)
     return out
 
 

@@ -17,8 +17,8 @@ from flink_k8s.core.catalogue import Catalogue, check_catalogue, read_catalogue_
 from flink_k8s.core.errors import FlinkK8sError, Problem, ValidationError
 from flink_k8s.core.flink_config import build_argv, render_config
 from flink_k8s.core.flink_versions import SUPPORTED_VERSIONS
+from flink_k8s.core.references import SAMPLE_RELEASE
 from flink_k8s.core.safe_yaml import load_yaml_bytes
-from flink_k8s.core.validation import SAMPLE_RELEASE
 
 EXIT_INVALID = 2
 

@@ -46,6 +46,8 @@ def register(subparsers) -> None:
                    help="refuse to delete more than this share of all groups (default %(default)s)")
     p.add_argument("--force", action="store_true", help="delete even above --max-share")
     p.add_argument("--parallelism", type=int, default=8, help="concurrent connections (default 8)")
+    p.add_argument("--pipeline", type=int, default=32,
+                   help="DELETEs in flight per connection (HTTP/1.1 pipelining; 1 = off; default 32)")
     p.add_argument("--retries", type=int, default=4, help="attempts per request (default 4)")
     p.add_argument("--timeout", type=float, default=10.0, help="seconds per request (default 10)")
     p.add_argument("--user", help="basic-auth user")
@@ -87,7 +89,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         with client:
-            report = run_cleanup(client, criteria, dry_run=args.dry_run, parallelism=args.parallelism)
+            report = run_cleanup(client, criteria, dry_run=args.dry_run, parallelism=args.parallelism,
+                                 pipeline=args.pipeline)
     except PushgatewayError as exc:
         print(f"pushgateway-cleanup: {exc}", file=sys.stderr)
         return 1

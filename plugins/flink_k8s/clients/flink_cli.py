@@ -253,7 +253,8 @@ class FlinkCli:
         self.logger = logger or log
         self.tail_lines = tail_lines
         self.kill_grace = kill_grace
-        self._lock = threading.Lock()
+        # Re-entrant: Airflow calls on_kill -> kill() from a signal handler in the thread that may hold it.
+        self._lock = threading.RLock()
         self._proc: subprocess.Popen | None = None
         self._killed = False
 
@@ -308,16 +309,19 @@ class FlinkCli:
                 env=self.env(), start_new_session=True, text=True, errors="replace", bufsize=1)
             self._proc = proc
         reader = threading.Thread(target=self._pump, args=(proc, tail, out), name="flink-cli-output", daemon=True)
-        reader.start()
         try:
-            try:
-                returncode = proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self._kill_group(proc)
-                reader.join(timeout=self.kill_grace)
-                raise _with_pid(CliTimeout(
-                    f"flink did not finish within timeout={timeout}s; its process group was killed",
-                    shown, proc.returncode, list(tail), out), proc.pid) from None
+            reader.start()
+            returncode = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self._kill_group(proc)
+            reader.join(timeout=self.kill_grace)
+            raise _with_pid(CliTimeout(
+                f"flink did not finish within timeout={timeout}s; its process group was killed",
+                shown, proc.returncode, list(tail), out), proc.pid) from None
+        except BaseException:
+            self._kill_group(proc)  # e.g. Airflow's SIGTERM handler raised while we waited: leave nothing behind
+            raise
+        else:
             self._reap_group(proc)  # the CLI JVM was the leader: anything left in its group is an orphan
             reader.join(timeout=self.kill_grace)
         finally:

@@ -322,7 +322,10 @@ class FlinkRestClient:
 
     def trigger_savepoint(self, job_id: str, target_directory: str | None = None, *, cancel_job: bool = False,
                           format_type: str | None = None, trigger_id: str | None = None) -> str:
-        """Start a savepoint; returns its trigger id (pass your own to make the call idempotent)."""
+        """Start a savepoint; returns its trigger id (pass your own to make the call idempotent).
+
+        Flink accepts the trigger even for an unknown job; the failure shows when polling its status.
+        """
         trigger_id = _new_trigger_id(trigger_id)
         body: dict[str, Any] = {"cancel-job": cancel_job, "triggerId": trigger_id}
         if target_directory:
@@ -353,6 +356,9 @@ class FlinkRestClient:
         """Poll until the savepoint (or stop) completes; its path, or SavepointFailed / SavepointTimeout."""
         status = self._poll(lambda: self.savepoint_status(job_id, trigger_id), timeout,
                             f"savepoint {trigger_id} of job {job_id}", trigger_id)
+        if status.failure and "FlinkJobNotFoundException" in status.failure:
+            raise JobNotFound(f"job_id={job_id!r}: not found at {self.display_url} ({status.failure})",
+                              url=self.display_url, status=404)
         if status.failure or not status.location:
             raise SavepointFailed(f"savepoint {trigger_id} of job {job_id} failed: {status.failure or 'no location'}",
                                   cause=status.failure or "", url=self.display_url)

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from typing import Any
 
+from flink_k8s.core import references as r
+from flink_k8s.core import schedules
 from flink_k8s.core import validation as v
 from flink_k8s.core.flink_versions import DEFAULT_VERSION, SUPPORTED_VERSIONS
 from flink_k8s.core.validation import Invalid
@@ -91,7 +93,7 @@ class TaskManagerSpec:
 @dataclass(frozen=True)
 class HighAvailabilitySpec:
     enabled: bool = spec(v.boolean, "Kubernetes HA services (leader election + job graph/checkpoint pointers in ConfigMaps).", False)
-    storage_dir: str | None = spec(v.storage_uri, "high-availability.storageDir, e.g. hdfs://datacluster/flink/recovery.")
+    storage_dir: str | None = spec(r.storage_uri, "high-availability.storageDir, e.g. hdfs://datacluster/flink/recovery.")
 
 
 RESTART_TYPES = ("none", "fixed-delay", "failure-rate", "exponential-delay")
@@ -120,7 +122,7 @@ RESTART_FIELDS = {
 @dataclass(frozen=True)
 class PushgatewaySpec:
     enabled: bool = spec(v.boolean, "Push JobManager/TaskManager metrics to a Prometheus Pushgateway.", True)
-    url: str | None = spec(v.http_url, "Pushgateway base URL (hostUrl), e.g. http://192.168.0.1:9091.")
+    url: str | None = spec(r.http_url, "Pushgateway base URL (hostUrl), e.g. http://192.168.0.1:9091.")
     job_name: str | None = spec(v.pushgateway_job_name, "jobName (grouping key `job`).")
     delete_on_shutdown: bool | None = spec(v.boolean, "deleteOnShutdown.")
     random_job_name_suffix: bool | None = spec(v.boolean, "randomJobNameSuffix (one group per process).")
@@ -135,7 +137,7 @@ class RestServiceSpec:
 
 @dataclass(frozen=True)
 class CheckpointingSpec:
-    dir: str | None = spec(v.storage_uri, "Checkpoint directory (state.checkpoints.dir / execution.checkpointing.dir).")
+    dir: str | None = spec(r.storage_uri, "Checkpoint directory (state.checkpoints.dir / execution.checkpointing.dir).")
     interval: str | None = spec(v.duration, "execution.checkpointing.interval; unset = no periodic checkpoints.")
     timeout: str | None = spec(v.duration, "execution.checkpointing.timeout (Flink default 10min).")
     tolerable_failures: int | None = spec(v.non_negative_int, "execution.checkpointing.tolerable-failed-checkpoints (Flink default 0).")
@@ -162,24 +164,24 @@ class JobSpec:
     cluster_id: str | None = spec(v.cluster_id, "kubernetes.cluster-id (DNS-1035, <= 45 chars); defaults to the job name.")
     namespace: str = spec(v.dns1123_label, "kubernetes.namespace.", "default")
     service_account: str | None = spec(v.dns1123_subdomain, "kubernetes.service-account.")
-    image: str | None = spec(v.image_template, "Container image; '{release}' is replaced by the release at submit time.")
+    image: str | None = spec(r.image_template, "Container image; '{release}' is replaced by the release at submit time.")
     image_pull_policy: str | None = spec(_enum("IfNotPresent", "Always", "Never"), "kubernetes.container.image.pull-policy.")
     parallelism: int | None = spec(lambda x: v.positive_int(x, 32768), "Default parallelism (--parallelism).")
     jobmanager: JobManagerSpec = block(JobManagerSpec, "JobManager resources and placement.")
     taskmanager: TaskManagerSpec = block(TaskManagerSpec, "TaskManager resources and placement.")
-    fs_default_scheme: str | None = spec(v.fs_scheme, "fs.default-scheme, e.g. hdfs://datacluster.")
-    hadoop_conf_dir: str | None = spec(v.absolute_path, "env.hadoop.conf.dir inside the image.")
+    fs_default_scheme: str | None = spec(r.fs_scheme, "fs.default-scheme, e.g. hdfs://datacluster.")
+    hadoop_conf_dir: str | None = spec(r.absolute_path, "env.hadoop.conf.dir inside the image.")
     high_availability: HighAvailabilitySpec = block(HighAvailabilitySpec, "Kubernetes HA.")
     restart_strategy: RestartStrategySpec = block(RestartStrategySpec, "How Flink restarts failed jobs.")
     state_backend: str | None = spec(_enum("hashmap", "rocksdb"), "state.backend(.type).")
     checkpointing: CheckpointingSpec = block(CheckpointingSpec, "Checkpoint directory and cadence.")
-    savepoint_dir: str | None = spec(v.storage_uri, "Where savepoints go (state.savepoints.dir / execution.checkpointing.savepoint-dir).")
+    savepoint_dir: str | None = spec(r.storage_uri, "Where savepoints go (state.savepoints.dir / execution.checkpointing.savepoint-dir).")
     pushgateway: PushgatewaySpec | None = spec(None, "Prometheus Pushgateway reporter; leave out to disable.")
     rest_service: RestServiceSpec = block(RestServiceSpec, "How the JobManager REST service is exposed.")
-    jar_uri: str | None = spec(v.jar_uri, "The job jar: local:///opt/flink/usrlib/Job.jar (in the image) or a remote URI (Flink >= 1.19).")
+    jar_uri: str | None = spec(r.jar_uri, "The job jar: local:///opt/flink/usrlib/Job.jar (in the image) or a remote URI (Flink >= 1.19).")
     entry_class: str | None = spec(v.java_class, "Main class (-c); omit when the jar manifest names it.")
     program_args: tuple[str, ...] = spec(_program_args, "Arguments for the job's main(), placed after the jar.", ())
-    schedule: str | None = spec(v.schedule, "batch: cron expression or Airflow preset (@daily); unset = manual only.", only="batch")
+    schedule: str | None = spec(schedules.schedule, "batch: cron expression or Airflow preset (@daily); unset = manual only.", only="batch")
     upgrade_mode: str | None = spec(
         _enum("stateless", "savepoint", "last-state"), "streaming: how a redeploy carries state.", only="streaming"
     )
@@ -246,7 +248,3 @@ def schema_rows(cls: type = JobSpec, prefix: str = "") -> list[tuple[str, str, s
 
 
 MERGED_MAPPINGS = frozenset({"flink_conf", "flink_conf_overrides"})
-
-
-def field_meta(cls: type, name: str) -> FieldInfo:
-    return schema_of(cls)[name]

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from flink_k8s.core import flink_versions as fv
+from flink_k8s.core import references as r
 from flink_k8s.core import validation as v
 from flink_k8s.core.catalogue_schema import JobSpec
 from flink_k8s.core.errors import Problem, ValidationError
@@ -124,11 +125,11 @@ def _concrete_image(job: JobSpec, release: str | None) -> str:
     if job.image is None:
         raise ValidationError([Problem(job.name, "image", None, "required")])
     try:
-        v.image_template(job.image)
+        r.image_template(job.image)
     except Invalid as exc:
         raise ValidationError([Problem(job.name, "image", job.image, str(exc))]) from None
     try:
-        return v.substitute_release(job.image, release)
+        return r.substitute_release(job.image, release)
     except Invalid as exc:
         raise ValidationError([Problem(job.name, "release", release, str(exc))]) from None
 
@@ -164,7 +165,7 @@ def build_argv(
         problems.append(Problem(job.name, "flink_executable", flink_executable, "must be a path to the flink CLI"))
     jar = job.jar_uri
     try:
-        jar = v.jar_uri(jar)
+        jar = r.jar_uri(jar)
         if not jar.startswith("local:") and not fv.remote_jar_schemes_supported(version):
             raise Invalid(f"Flink {version} application mode only accepts local:// jars")
         if jar.startswith("file:"):
@@ -173,12 +174,12 @@ def build_argv(
         problems.append(Problem(job.name, "jar_uri", jar, str(exc)))
     if savepoint is not None:
         try:
-            v.storage_uri(savepoint)
+            r.savepoint_path(savepoint)
         except Invalid as exc:
             problems.append(Problem(job.name, "savepoint", savepoint, str(exc)))
     if kubeconfig is not None:
         try:
-            v.absolute_path(kubeconfig)
+            r.absolute_path(kubeconfig)
         except Invalid as exc:
             problems.append(Problem(job.name, "kubeconfig", kubeconfig, str(exc)))
     for key, value in (extra_conf or {}).items():

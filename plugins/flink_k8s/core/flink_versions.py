@@ -7,6 +7,7 @@ apache/flink sources, pull requests and release notes named in the comments (see
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from flink_k8s.core.errors import UnsupportedFlinkVersionError
@@ -15,12 +16,14 @@ SUPPORTED_VERSIONS: tuple[str, ...] = ("1.15", "1.16", "1.17", "1.18", "1.19", "
 DEFAULT_VERSION = "2.3"
 
 
+_PARSED = {text: (int(text.split(".")[0]), int(text.split(".")[1])) for text in SUPPORTED_VERSIONS}
+
+
 def parse_version(version: object) -> tuple[int, int]:
     """'1.20' -> (1, 20); unsupported or malformed -> UnsupportedFlinkVersionError listing the supported."""
-    if not isinstance(version, str) or version not in SUPPORTED_VERSIONS:
+    if not isinstance(version, str) or version not in _PARSED:
         raise UnsupportedFlinkVersionError(version, SUPPORTED_VERSIONS)
-    major, minor = version.split(".")
-    return int(major), int(minor)
+    return _PARSED[version]
 
 
 def _v(text: str) -> tuple[int, int]:
@@ -146,8 +149,14 @@ RESERVED_KEYS: frozenset[str] = frozenset(
 ALIAS_TO_SETTING: dict[str, str] = {key: h.setting for h in KEYS.values() for key in h.all_keys()}
 
 
-def key_for(setting: str, version: str) -> str:
+@functools.cache
+def _key_for(setting: str, version: str) -> str:
     return KEYS[setting].key_for(version)
+
+
+def key_for(setting: str, version: str) -> str:
+    parse_version(version)
+    return _key_for(setting, version)
 
 
 def ha_value(version: str) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import IntEnum
 
-from flink_k8s.core.observations import ClusterObservation, PodFacts
+from flink_k8s.core.observations import ClusterObservation
 
 TRANSITIONAL_JOB_STATES = frozenset({"CREATED", "INITIALIZING", "RESTARTING", "RECONCILING", "SUSPENDED"})
 BAD_WAITING_REASONS = frozenset({"CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "CreateContainerConfigError",
@@ -21,7 +21,7 @@ BAD_WAITING_REASONS = frozenset({"CrashLoopBackOff", "ImagePullBackOff", "ErrIma
 
 
 class Verdict(IntEnum):
-    """Ordered so that max() is the worst; MISSING means no cluster exists at all."""
+    """Ordered so that max() is the worst; MISSING (no cluster at all) ranks above UNHEALTHY."""
 
     HEALTHY = 0
     DEGRADED = 1
@@ -43,6 +43,21 @@ class HealthThresholds:
         """Build from plain numbers (durations in seconds), e.g. a catalogue `health:` block parsed to seconds."""
         durations = {"restarts_window", "checkpoint_max_age", "leader_lease_max_age"}
         return cls(**{k: (timedelta(seconds=v) if k in durations and v is not None else v) for k, v in values.items()})
+
+    @classmethod
+    def from_spec(cls, health: object) -> HealthThresholds:
+        """From the catalogue's `health:` block (durations as Flink-style strings such as '2min', '60s')."""
+        from flink_k8s.core.validation import duration_seconds
+
+        def secs(name: str) -> float | None:
+            value = getattr(health, name, None)
+            return None if value is None else duration_seconds(value)
+
+        return cls.from_seconds(max_restarts=getattr(health, "max_restarts", cls.max_restarts),
+                                restarts_window=secs("restarts_window") or cls.restarts_window.total_seconds(),
+                                checkpoint_max_age=secs("checkpoint_max_age"),
+                                leader_lease_max_age=secs("leader_lease_max_age")
+                                or cls.leader_lease_max_age.total_seconds())
 
 
 @dataclass(frozen=True)
@@ -153,10 +168,10 @@ def _job(obs: ClusterObservation, t: HealthThresholds, now: datetime,
         yield Reason(Verdict.DEGRADED, "job_transitional", f"job {job.job_id} is {job.state}")
     elif job.state != "RUNNING":
         yield Reason(Verdict.UNHEALTHY, "job_not_running", f"job {job.job_id} is {job.state}")
-    samples = [(o.observed_at, o.job.job_id, o.job.restarts) for o in (*history, obs)
-               if o.job is not None and o.job.restarts is not None]
     if job.restarts is None:
         return
+    samples = [(o.observed_at, o.job.job_id, o.job.restarts) for o in (*history, obs)
+               if o.job is not None and o.job.restarts is not None]
     if job.start_time is not None and job.start_time > now - t.restarts_window:
         recent = job.restarts  # the job (re)started inside the window: all its restarts are recent
     else:
@@ -199,14 +214,10 @@ def _pods(obs: ClusterObservation, t: HealthThresholds, now: datetime,
         if recent > t.pod_max_restarts:
             yield Reason(Verdict.UNHEALTHY, "pod_crashlooping",
                          f"pod {pod.name} restarted {recent} times within {_s(t.restarts_window)} (limit {t.pod_max_restarts})")
-    failed = _failed_taskmanagers(obs.taskmanager_pods)
+    failed = [p.name for p in obs.taskmanager_pods if p.phase == "Failed"]
     if len(failed) > t.tm_max_failed_pods:
         yield Reason(Verdict.UNHEALTHY, "tm_crashlooping",
                      f"{len(failed)} TaskManager pods failed (limit {t.tm_max_failed_pods}): {', '.join(failed)}")
-
-
-def _failed_taskmanagers(pods: Iterable[PodFacts]) -> list[str]:
-    return [p.name for p in pods if p.phase == "Failed"]
 
 
 def _s(delta: timedelta) -> str:

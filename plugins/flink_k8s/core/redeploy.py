@@ -8,8 +8,9 @@ never dropped without `allow_state_loss`. Every SUBMIT is preceded by DELETE_HA_
 (idempotent): stale HA ConfigMaps with a job graph would otherwise resurrect the OLD job (the seed's FAQ trap).
 
 Resuming: the executor records into RedeployProgress as it goes (trigger id right after triggering the stop,
-the savepoint path when it completes, `submit_started` right before running the CLI) and re-plans after a
-failure; the new plan continues from what was recorded and observed, e.g. it never stops a job twice.
+the savepoint path when it completes, `submit_started` + the restore right before running the CLI; see Step)
+and re-plans after a failure; the new plan continues from what was recorded and observed: it never stops a
+job twice, never takes a savepoint of a job that no longer exists, and never submits over a cluster.
 """
 
 from __future__ import annotations
@@ -79,13 +80,25 @@ class RedeployRequest:
 
 @dataclass(frozen=True)
 class RedeployProgress:
+    """What the executor recorded durably; discarded once the redeploy finished."""
+
     savepoint_trigger_id: str | None = None
     savepoint_path: str | None = None
     submit_started: bool = False
+    submitted_restore: Restore | None = None  # the SUBMIT step's restore, recorded with submit_started
 
 
 @dataclass(frozen=True)
 class Step:
+    """One idempotent action. Executor contract, per kind:
+
+    STOP_WITH_SAVEPOINT: if `trigger_id` is set, poll it first (it may still run); trigger a new stop only if
+    it failed. Record the new trigger id at once, the savepoint path when it completes. AWAIT_SAVEPOINT: poll
+    `trigger_id` only. SUBMIT: record `submit_started` + `submitted_restore` before running the CLI; `savepoint_path` None with
+    restore SAVEPOINT means the recorded one; with HA_CHECKPOINT re-check that checkpoint `min_checkpoint_id`
+    (or newer) is still in HA right before submitting, else stop: a fresh start would lose state silently.
+    """
+
     kind: StepKind
     detail: str = ""
     job_id: str | None = None
@@ -143,6 +156,8 @@ class _Planner:
             raise UnsafeRedeploy("version_change_last_state", "the Flink version changes: HA checkpoints are not a "
                                  "portable format across versions; use upgrade mode 'savepoint'")
         if p.submit_started and self.obs.cluster_present and not self.terminal and self._our_image():
+            if req.restore_from:
+                self.notes.append(f"restore_from={req.restore_from} ignored: this redeploy's submission already ran")
             return self._finish(req.mode, self._restore_of_progress(), Safety.STATE_KEPT, [],
                                 note="submission already started: continuing with the waits")
         if req.restore_from:
@@ -228,7 +243,7 @@ class _Planner:
         obs = self.obs
         steps = list(first or [])
         if obs.cluster_present or obs.pods:
-            if obs.deployment is not None or first:
+            if obs.deployment is not None:
                 steps.append(Step(StepKind.DELETE_DEPLOYMENT, f"delete Deployment {obs.cluster_id} (idempotent)"))
             steps.append(Step(StepKind.WAIT_CLUSTER_GONE, "wait until the Deployment and JobManager pods are gone"))
         if restore is Restore.HA_CHECKPOINT:
@@ -262,7 +277,8 @@ class _Planner:
         return self.req.target_image is None or dep is None or dep.image == self.req.target_image
 
     def _restore_of_progress(self) -> Restore:
-        return Restore.SAVEPOINT if self.progress.savepoint_path else Restore.NONE
+        p = self.progress
+        return p.submitted_restore or (Restore.SAVEPOINT if p.savepoint_path else Restore.NONE)
 
     def _anything_exists(self) -> bool:
         ha, p = self.obs.ha, self.progress
@@ -302,6 +318,9 @@ class _Planner:
             opts.append("mode savepoint takes a savepoint of the RUNNING job")
         if self.obs.job and self.obs.job.state in TRANSITIONAL_JOB_STATES:
             opts.append("retry once the job is RUNNING")
+        latest = self.obs.checkpoints.latest_savepoint_path if self.obs.checkpoints else None
+        if latest and not self.live:
+            opts.append(f"restore_from={latest} restores the job's latest savepoint known to Flink")
         opts += ["restore_from=<savepoint path> restores a savepoint you choose",
                  "allow_state_loss=true with mode stateless starts empty"]
         return "Options: " + "; ".join(opts) + "."

@@ -62,6 +62,7 @@ class PushgatewayCleanupOperator(BaseOperator):
         force: bool | str = False,
         fail_on_refusal: bool = False,
         parallelism: int = 8,
+        pipeline: int = 32,
         pushgateway_conn_id: str = "pushgateway_default",
         url: str | None = None,
         request_timeout: float = 10.0,
@@ -80,6 +81,7 @@ class PushgatewayCleanupOperator(BaseOperator):
         self.force = force
         self.fail_on_refusal = fail_on_refusal
         self.parallelism = parallelism
+        self.pipeline = pipeline
         self.pushgateway_conn_id = pushgateway_conn_id
         self.url = url
         self.request_timeout = request_timeout
@@ -106,7 +108,8 @@ class PushgatewayCleanupOperator(BaseOperator):
         with hook.get_client(self.request_timeout, self.request_attempts, self.retry_backoff) as client:
             self.log.info("Cleaning %s: max_age=%ss job_regex=%r dry_run=%s force=%s", client.url,
                           criteria.max_age, criteria.job_regex, dry_run, criteria.force)
-            report = run_cleanup(client, criteria, dry_run=dry_run, parallelism=self.parallelism)
+            report = run_cleanup(client, criteria, dry_run=dry_run, parallelism=self.parallelism,
+                                 pipeline=self.pipeline)
         self.log.info("%s", report.summary())
         for group in report.deleted_groups[:50]:
             self.log.info("%s %s", "would delete" if dry_run else "deleted", group)
