@@ -8,6 +8,7 @@ first try submitted. Parse cost: reading the catalogue file; no network, no Kube
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timedelta
 
 from airflow.sdk import DAG, Asset, Param
@@ -15,6 +16,8 @@ from airflow.sdk import DAG, Asset, Param
 from flink_k8s import jobs
 from flink_k8s.operators.flink import FlinkSubmitOperator
 
+# Retries re-attach to the run's cluster (same per-run cluster id), so they are safe; env overrides for tests.
+RETRIES = int(os.environ.get("FLINK_K8S_BATCH_RETRIES", "2"))
 RELEASE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 
 for spec in jobs.load().batch_jobs():
@@ -25,7 +28,7 @@ for spec in jobs.load().batch_jobs():
         start_date=datetime(2024, 1, 1),
         catchup=False,
         max_active_runs=1,
-        default_args={"retries": 2, "retry_delay": timedelta(minutes=1)},
+        default_args={"retries": RETRIES, "retry_delay": timedelta(minutes=1)},
         params={"release": Param("latest", type="string", pattern=RELEASE_PATTERN,
                                  description="Image release substituted for {release} in the job's image")},
         tags=["flink", "batch"],

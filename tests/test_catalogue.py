@@ -531,3 +531,17 @@ def test_no_catastrophic_backtracking(text):
             check(text)
         except v.Invalid:
             pass
+
+
+def test_oversized_blocks_are_one_problem():
+    data = copy.deepcopy(BASE)
+    data["jobs"]["stream"]["taskmanager"] = {f"k{i}": 1 for i in range(500)}
+    problems = problems_for(data)
+    assert [(p.field, p.value) for p in problems] == [("taskmanager", 500)]
+
+
+def test_problem_report_is_bounded():
+    data = {"jobs": {f"j{i}": {f"k{n}": 1 for n in range(20)} for i in range(200)}}
+    problems = problems_for(data)
+    assert 1000 <= len(problems) < 1100
+    assert problems[-1].rule.startswith("stopped after 1000 problems")

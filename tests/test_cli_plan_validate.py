@@ -213,3 +213,16 @@ def test_validate_and_plan_refuse_hostile_files(tmp_path, content):
 def test_missing_file_exits_2(tmp_path):
     result = run_cli("validate", str(tmp_path / "nope.yaml"))
     assert result.returncode == 2 and "not a readable regular file" in result.stderr
+
+
+def test_validate_reports_memory_warnings_and_impossible_sizes(tmp_path):
+    """validate runs Flink's memory derivation (flink_k8s.core.memory) on every rendered job."""
+    data = json.loads(run_cli("validate", str(CATALOGUE), "--json").stdout)
+    assert any("jobmanager" in w and "heap" in w for w in data["warnings"]), data["warnings"]
+    catalogue = yaml.safe_load(CATALOGUE.read_text())
+    catalogue["jobs"]["batch-job"]["taskmanager"] = {"process_memory": "300mb"}  # below metaspace + overhead
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(catalogue, sort_keys=False))
+    result = run_cli("validate", str(path))
+    assert result.returncode == 2
+    assert "job 'batch-job': taskmanager.process_memory = '300mb': Flink's memory model refuses it" in result.stderr

@@ -21,6 +21,7 @@ from flink_k8s.clients.flink_cli import (
     parse_output,
 )
 from tests.fixtures import procs
+from tests.fixtures.flink_cluster import FAST_CLI_ENV
 from tests.fixtures.paths import FLINK_23
 
 SECRET = "s3cr3t-Literal-42"
@@ -45,7 +46,7 @@ def _gone(pid: int) -> bool:
 
 @pytest.fixture
 def cli(tmp_path) -> FlinkCli:
-    return FlinkCli(FLINK_23, log_dir=tmp_path / "cli-log", secrets=[SECRET])
+    return FlinkCli(FLINK_23, log_dir=tmp_path / "cli-log", secrets=[SECRET], extra_env=FAST_CLI_ENV)
 
 
 # -- pure parts -------------------------------------------------------------------------------------------

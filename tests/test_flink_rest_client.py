@@ -23,6 +23,7 @@ from flink_k8s.clients.flink_rest import (
 )
 from flink_k8s.clients.http_retry import RetryPolicy
 from tests.fixtures import procs
+from tests.fixtures.flink_cluster import FAST_CLI_ENV
 from tests.fixtures.paths import FLINK_23
 from tests.fixtures.test_jobs import FAILURE_MESSAGE, read_counts
 
@@ -40,7 +41,7 @@ def rest(flink_cluster) -> FlinkRestClient:
 @pytest.fixture
 def submit(flink_cluster, tmp_path):
     """Submit a jar with the real CLI (through FlinkCli) to the shared cluster; returns the job id."""
-    cli = FlinkCli(FLINK_23, log_dir=tmp_path / "cli-log")
+    cli = FlinkCli(FLINK_23, log_dir=tmp_path / "cli-log", extra_env=FAST_CLI_ENV)
 
     def _submit(jar: Path, *args: str, savepoint: str | None = None) -> str:
         restore = ["-s", savepoint] if savepoint else []

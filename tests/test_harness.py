@@ -13,15 +13,17 @@ import json
 import os
 import re
 import signal
+import subprocess
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.fixtures.paths import FLINK_23
+from tests.fixtures.paths import FLINK_23, FLINK_115
 from tests.fixtures.procs import wait_until
 from tests.fixtures.test_jobs import read_batch_result, read_counts
-from tests.kube.cli import conf_copy, run_flink
+from tests.kube import seed
+from tests.kube.cli import conf_copy, hadoop_conf_dir, run_flink
 
 LEADER = "control-plane.alpha.kubernetes.io/leader"
 
@@ -29,49 +31,12 @@ LEADER = "control-plane.alpha.kubernetes.io/leader"
 # ---- helpers ----------------------------------------------------------------------------------
 
 
-def seed_command_23(native, cluster_id: str, jar_uri: str, program_args: list[str]) -> list[str]:
-    """BRIEF.md's `run-application` command rendered for Flink 2.3 (renamed keys), test values."""
-    return [
-        "run", "--detached", "--parallelism", "1", "--target", "kubernetes-application",
-        f"-Dkubernetes.cluster-id={cluster_id}",
-        "-Dkubernetes.container.image.ref=flink-java17:1",
-        "-Dkubernetes.jobmanager.cpu.amount=0.5", "-Dkubernetes.taskmanager.cpu.amount=0.5",
-        "-Dtaskmanager.numberOfTaskSlots=1",
-        "-Dtaskmanager.memory.process.size=1280m",
-        "-Dtaskmanager.memory.managed.fraction=0.05", "-Dtaskmanager.memory.network.fraction=0.05",
-        "-Dtaskmanager.memory.jvm-overhead.fraction=0.05",
-        "-Djobmanager.memory.process.size=1024m", "-Djobmanager.memory.enable-jvm-direct-memory-limit=true",
-        "-Dfs.default-scheme=hdfs://datacluster",
-        "-Dmetrics.reporter.promgateway.factory.class="
-        "org.apache.flink.metrics.prometheus.PrometheusPushGatewayReporterFactory",
-        "-Dmetrics.reporter.promgateway.hostUrl=http://127.0.0.1:9",  # nothing listens: pushes just fail
-        "-Dmetrics.reporter.promgateway.jobName=flink",
-        "-Dmetrics.reporter.promgateway.deleteOnShutdown=true",
-        "-Dmetrics.reporter.promgateway.randomJobNameSuffix=true",
-        "-Dmetrics.reporter.promgateway.interval=60s",
-        "-Dkubernetes.jobmanager.node-selector=task_type:streaming",
-        "-Dkubernetes.taskmanager.node-selector=task_type:streaming",
-        "-Dkubernetes.rest-service.exposed.type=NodePort",
-        "-Dkubernetes.rest-service.exposed.node-port-address-type=ExternalIP",
-        "-Dhigh-availability.type=kubernetes",
-        "-Dhigh-availability.storageDir=hdfs://datacluster/flink/recovery",
-        "-Dexecution.checkpointing.dir=hdfs://datacluster/flink/checkpoints",
-        "-Drestart-strategy.type=fixed-delay", "-Drestart-strategy.fixed-delay.attempts=10",
-        f"-Dkubernetes.namespace={native.api.namespace}", "-Dkubernetes.service-account=flink-sa",
-        "-Dkubernetes.container.image.pull-policy=Always",
-        "-Dflink.hadoop.dfs.client.failover.proxy.provider.datacluster="
-        "org.apache.hadoop.hdfs.server.namenode.ha.ConfiguredFailoverProxyProvider",
-        f"-Dkubernetes.config.file={native.api.kubeconfig}",
-        jar_uri, *program_args,
-    ]
+def seed_23(native, cluster_id: str, jar_uri: str, program_args: list[str]) -> list[str]:
+    return seed.seed_command_23(native.api.namespace, native.api.kubeconfig, cluster_id, jar_uri, program_args)
 
 
 def cluster_args(native, cluster_id: str) -> list[str]:
-    """The seed's `flink list/cancel` options rendered for 2.3 (+ the kubeconfig)."""
-    return ["--target", "kubernetes-application", f"-Dkubernetes.namespace={native.api.namespace}",
-            "-Dkubernetes.service-account=flink-sa", f"-Dkubernetes.cluster-id={cluster_id}",
-            "-Dkubernetes.rest-service.exposed.type=NodePort",
-            f"-Dkubernetes.config.file={native.api.kubeconfig}"]
+    return seed.cluster_args(native.api.namespace, native.api.kubeconfig, cluster_id)
 
 
 def flink(native, tmp_path: Path, *args: str):
@@ -115,7 +80,7 @@ def jm_log(native, cluster_id: str) -> str:
 def submit_streaming(native, tmp_path, cluster_id: str, streaming_job_jar: Path, output: Path,
                      jar_name: str = "Streaming-Job.jar") -> tuple[str, str]:
     jar_uri = native.add_jar(jar_name, streaming_job_jar)
-    flink(native, tmp_path, *seed_command_23(native, cluster_id, jar_uri, [
+    flink(native, tmp_path, *seed_23(native, cluster_id, jar_uri, [
         "--output", str(output), "--rate", "20", "--checkpoint-interval-ms", "1000"]))
     url = wait_until(lambda: cluster_id in native.kubelet.ports and native.kubelet.rest_url(cluster_id),
                      120, "the kubelet to start the JobManager")
@@ -260,7 +225,7 @@ def test_stale_ha_configmaps_resurrect_the_old_job_graph(native_k8s, streaming_j
     # Resubmit: same cluster id and program, a different jar and different arguments ("the new
     # release"): Flink recovers the old job graph (old jar, old arguments) and runs that instead.
     jar_uri = native_k8s.add_jar("Streaming-Job-v2.jar", streaming_job_jar)
-    flink(native_k8s, tmp_path, *seed_command_23(native_k8s, cid, jar_uri, [
+    flink(native_k8s, tmp_path, *seed_23(native_k8s, cid, jar_uri, [
         "--output", str(new_out), "--rate", "50", "--keys", "2"]))
     new_url = wait_until(lambda: (r := native_k8s.kubelet.jobmanager(cid)) and r is not old_jm and r.proc
                          and native_k8s.kubelet.rest_url(cid), 120, "the new JobManager")
@@ -281,7 +246,7 @@ def test_batch_job_finishes_and_the_cluster_shuts_down(native_k8s, batch_job_jar
     ns, cid = native_k8s.api.namespace, "batch-job"
     output = tmp_path / "out"
     jar_uri = native_k8s.add_jar("Batch-Job.jar", batch_job_jar)
-    flink(native_k8s, tmp_path, *seed_command_23(native_k8s, cid, jar_uri,
+    flink(native_k8s, tmp_path, *seed_23(native_k8s, cid, jar_uri,
                                                  ["--output", str(output), "--records", "1000"]))
     wait_until(lambda: native_k8s.kubelet.jobmanager(cid), 120, "the kubelet to start the JobManager")
     wait_until(lambda: not native_k8s.api.apps.list_namespaced_deployment(
@@ -290,3 +255,74 @@ def test_batch_job_finishes_and_the_cluster_shuts_down(native_k8s, batch_job_jar
     assert read_batch_result(output) == {k: (250, sum(range(k, 1000, 4))) for k in range(4)}
     wait_until(lambda: not configmaps(native_k8s), 60, "Flink to delete its HA ConfigMaps")
     wait_until(lambda: not native_k8s.api.core.list_namespaced_pod(ns).items, 60, "every pod to be gone")
+
+
+# ---- Flink 1.15.2 (the seed's version) on Java 17 ---------------------------------------------
+
+LEGACY_SRC = Path(__file__).parent / "kube" / "jobs115"
+
+
+@pytest.fixture(scope="session")
+def legacy_job_jar(tmp_path_factory) -> Path:
+    """A keyed-counter streaming job compiled against Flink 1.15.2 (the shared test jobs need 2.x)."""
+    build = tmp_path_factory.mktemp("legacy-job")
+    sources = [str(p) for p in LEGACY_SRC.rglob("*.java")]
+    for argv in (["javac", "-Xlint:-options", "--release", "11", "-cp", f"{FLINK_115 / 'lib'}/*",
+                  "-d", str(build / "classes"), *sources],
+                 ["jar", "--create", "--file", str(build / "legacy.jar"), "--main-class",
+                  "flinkk8s.legacy.LegacyCounterJob", "-C", str(build / "classes"), "."]):
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)
+        assert result.returncode == 0, f"{argv[0]} failed:\n{result.stdout}\n{result.stderr}"
+    return build / "legacy.jar"
+
+
+def flink115(native, tmp_path: Path, *args: str):
+    result = run_flink(FLINK_115, list(args), conf_dir=conf_copy(FLINK_115, tmp_path / "cli-conf-115"),
+                       log_dir=tmp_path / "cli-log-115",
+                       env={"HADOOP_CONF_DIR": str(hadoop_conf_dir(tmp_path / "hadoop"))})
+    assert result.returncode == 0, f"flink {args[0]} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+@pytest.mark.slow
+def test_seed_command_on_flink_115_runs_on_java_17(native_k8s, legacy_job_jar, tmp_path):
+    """The seed's unchanged 1.15.2 command: JobManager and TaskManager of Flink 1.15.2 run on Java 17
+    (with the module flags Flink 1.18+ ships by default, see substitutions.py), Kubernetes HA writes
+    its ConfigMaps, a kill -9 of the JobManager recovers keyed state, `flink list/cancel` work."""
+    ns, cid = native_k8s.api.namespace, "task1"
+    output = tmp_path / "out"
+    jar_uri = native_k8s.add_jar("Streaming-Job.jar", legacy_job_jar)
+    flink115(native_k8s, tmp_path, *seed.seed_command_115(ns, native_k8s.api.kubeconfig, cid, jar_uri,
+                                                          ["--output", str(output)]))
+    url = wait_until(lambda: cid in native_k8s.kubelet.ports and native_k8s.kubelet.rest_url(cid), 120,
+                     "the kubelet to start the 1.15.2 JobManager")
+    job_id = "00000000000000000000000000000000"  # BRIEF.md: with HA the 1.15 job id is fixed
+    wait_until(lambda: any(j["jid"] == job_id and j["state"] == "RUNNING" for j in jobs(url)), 240,
+               "the job to run on Flink 1.15.2")
+    wait_until(lambda: completed_checkpoints(url, job_id) >= 2, 120, "two completed checkpoints")
+    cms = configmaps(native_k8s)
+    assert {f"{cid}-cluster-config-map", f"{cid}-{job_id}-config-map", f"hadoop-config-{cid}"} <= set(cms)
+    assert f"jobGraph-{job_id}" in cms[f"{cid}-cluster-config-map"].data  # 1.x name of the job graph key
+    assert LEADER in cms[f"{cid}-cluster-config-map"].metadata.annotations
+
+    listed = flink115(native_k8s, tmp_path, "list", *cluster_args(native_k8s, cid))
+    assert re.search(rf"{job_id} : .*\(RUNNING\)", listed.stdout), listed.stdout
+
+    latest = rest(url, f"/jobs/{job_id}/checkpoints")["latest"]["completed"]["id"]
+    os.killpg(native_k8s.kubelet.jobmanager(cid).proc.pid, signal.SIGKILL)
+    wait_until(lambda: jm_pod(native_k8s, cid).status.container_statuses[0].restart_count == 1, 30,
+               "the JobManager restart")
+    wait_until(lambda: any(j["jid"] == job_id and j["state"] == "RUNNING" for j in jobs(url)), 240,
+               "the recovered job to run again")
+    restored = re.search(rf"Restoring job {job_id} from Checkpoint (\d+)", jm_log(native_k8s, cid))
+    assert restored and int(restored.group(1)) >= latest
+    lines = sum(len(c) for c in read_counts(output).values())
+    wait_until(lambda: sum(len(c) for c in read_counts(output).values()) > lines + 20, 120,
+               "output after the recovery")
+    counts = read_counts(output)
+    assert all(c.count(1) == 1 for c in counts.values()), f"keyed state was lost: {counts}"
+
+    flink115(native_k8s, tmp_path, "cancel", *cluster_args(native_k8s, cid), job_id)
+    wait_until(lambda: not native_k8s.api.apps.list_namespaced_deployment(
+        ns, field_selector=f"metadata.name={cid}").items, 120, "Flink to delete its Deployment")
+    wait_until(lambda: not configmaps(native_k8s), 60, "Flink (and the garbage collector) to remove ConfigMaps")

@@ -88,7 +88,10 @@ def test_network_max_default_changed_in_1_17(version: str, network: int) -> None
     tm = derive_taskmanager({"taskmanager.memory.process.size": "32g", "taskmanager.memory.network.fraction": "0.1"}, version)
     assert tm.network == network
     assert tm.total_flink == 33017561088
-    assert any("network.fraction=0.10000000149011612 is not honoured" in w for w in tm.warnings) == (network == 1 << 30)
+    assert any("taskmanager.memory.network.fraction=0.1 is not honoured" in w and "(taskmanager.memory.network.max)" in w
+               for w in tm.warnings) == (network == 1 << 30)
+    default_fraction = derive_taskmanager({"taskmanager.memory.process.size": "32g"}, version)
+    assert any("capped at taskmanager.memory.network.max" in w for w in default_fraction.warnings) == (network == 1 << 30)
 
 
 def test_explicit_network_range_wins_over_fraction() -> None:
@@ -243,6 +246,9 @@ def test_memory_formatting_matches_flink() -> None:
 def test_java_value_parsing() -> None:
     assert java_parse_float("0.05") == 0.05000000074505806  # float32 widened to double
     assert java_parse_float("0.4f") == java_parse_float(" 0.4 ")
+    # straight to float32, not via float64 (which would land on the midpoint and round to even: 1.0)
+    assert java_parse_float("1.000000059604644775390625000000000001") == 1.0000001192092896
+    assert java_parse_float("1e999999999") == float("inf")  # Java: Infinity, no error (and no hang here)
     assert java_parse_double("1e-1") == 0.1
     for bad in ("inf", "1_0", "0,1", "", "1e"):
         with pytest.raises(ValueError):
@@ -306,3 +312,34 @@ def test_cli_invalid_exits_2_naming_the_constraint(capsys, argv: list[str], mess
     captured = capsys.readouterr()
     assert captured.out == ""
     assert message in captured.err
+
+
+# ------------------------------------------------------------------ versions without a distribution here
+
+# keys whose reading differs between 1.x and 2.x (legacy options; 2.x also reads lists as YAML)
+VERSION_SENSITIVE_KEYS = ("taskmanager.heap.size", "taskmanager.heap.mb", "jobmanager.heap.size", "jobmanager.heap.mb",
+                          "taskmanager.network.numberOfBuffers", "external-resources")
+
+
+def _outcome(role: str, conf: dict[str, str], version: str) -> object:
+    try:
+        result = (derive_taskmanager if role == "taskmanager" else derive_jobmanager)(conf, version)
+    except MemoryConfigError:
+        return "error"
+    return result.bashjavautils_lines()
+
+
+def test_minors_between_checked_distributions_follow_their_rule_table() -> None:
+    """Only 1.15.2 and 2.3.0 exist here to run; every other minor must behave like the checked one with
+    the same rules: 1.16 = 1.15; 2.0-2.2 = 2.3; 1.17-1.20 = 2.3 unless 1.x-only keys are used."""
+    from tests.test_memory_parity import grid
+
+    items = grid("1.15") + grid("2.3")
+    for role, conf in items:
+        old, new = _outcome(role, conf, "1.15"), _outcome(role, conf, "2.3")
+        assert _outcome(role, conf, "1.16") == old
+        for version in ("2.0", "2.1", "2.2"):
+            assert _outcome(role, conf, version) == new
+        if not any(key in conf for key in VERSION_SENSITIVE_KEYS):
+            for version in ("1.17", "1.18", "1.19", "1.20"):
+                assert _outcome(role, conf, version) == new

@@ -190,12 +190,57 @@ def realistic_jm(rng: random.Random) -> dict[str, str]:
     return conf
 
 
+def edge_cases() -> list[tuple[str, dict[str, str]]]:
+    """Java literal corners: float/double/int/boolean grammar, units, zero ranges, external resources."""
+    base = {"taskmanager.memory.process.size": "4g"}
+    items: list[tuple[str, dict[str, str]]] = []
+    for f in ["0x1p-3", "Infinity", "NaN", "1e-50", "0.3d", "+0.2", "-0", "  .5", "1E0", "0.1F", "0.99999999",
+              "0.9999999999", "1e-45", "3.4e38", "-0.0", "0x.8p0", "1e999999999"]:
+        for key in ("managed", "network", "jvm-overhead"):
+            items.append(("taskmanager", {**base, f"taskmanager.memory.{key}.fraction": f}))
+        items.append(("jobmanager", {"jobmanager.memory.process.size": "2g", "jobmanager.memory.jvm-overhead.fraction": f}))
+    for cores in ["NaN", "Infinity", "1e-9", "1e10", "3.999999999", "1e300", "0x10p0", "2d", "-0.0", "+1", "0.001",
+                  "1234567.0", "12345678.9"]:
+        items.append(("taskmanager", {**base, "taskmanager.cpu.cores": cores}))
+    for slots in ["+2", "-0", "00", "2147483647", "2147483648"]:
+        items.append(("taskmanager", {**base, "taskmanager.numberOfTaskSlots": slots}))
+    for mem in ["0", "0b", "01m", "1 m", "1\x0bm", "1M", "1 Mb", "1 KIBIBYTES", "8388607t", "8388608t", "4g ",
+                "\x014g", "4 g b", "4gB", "4\u00a0g", "\uff104g", "4096 mebibytes", "+4g", "1" * 60 + "m"]:
+        items.append(("taskmanager", {"taskmanager.memory.process.size": mem}))
+        items.append(("jobmanager", {"jobmanager.memory.process.size": mem}))
+        items.append(("taskmanager", {**base, "taskmanager.memory.task.off-heap.size": mem}))
+    for flag in ["True", "fAlSe", "1", "on"]:
+        items.append(("jobmanager", {"jobmanager.memory.process.size": "2g",
+                                     "jobmanager.memory.enable-jvm-direct-memory-limit": flag}))
+    items += [
+        ("taskmanager", {**base, "taskmanager.memory.network.min": "0", "taskmanager.memory.network.max": "0"}),
+        ("taskmanager", {**base, "taskmanager.memory.jvm-overhead.min": "0", "taskmanager.memory.jvm-overhead.max": "0"}),
+        ("taskmanager", {"taskmanager.memory.flink.size": "1g", "taskmanager.memory.managed.size": "0",
+                         "taskmanager.memory.task.heap.size": "0"}),
+        ("jobmanager", {"jobmanager.memory.heap.size": "0"}),
+        ("jobmanager", {"jobmanager.memory.flink.size": "128m"}),
+        ("jobmanager", {"jobmanager.memory.flink.size": "129m", "jobmanager.memory.process.size": "1g"}),
+        ("taskmanager", {**base, "external-resources": "[gpu, fpga]", "external-resource.gpu.amount": "1"}),
+        ("taskmanager", {**base, "external-resources": "gpu", "external-resource.gpu.amount": " 1"}),
+    ]
+    # many external resources, including the hash collision Aa/BB: Java's HashMap/HashSet ordering
+    rng = random.Random(SEED)
+    pool = ["gpu", "fpga", "a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n", "tpu", "Aa", "BB"]
+    for n in (1, 2, 5, 11, 12, 13, 19):
+        names = rng.sample(pool, n)
+        conf = {**base, "external-resources": ";".join(names)}
+        conf.update({f"external-resource.{name}.amount": rng.choice(["1", "2", "0"]) for name in names})
+        items.append(("taskmanager", conf))
+    return items
+
+
 def grid(version: str) -> list[tuple[str, dict[str, str]]]:
     rng = random.Random(f"{SEED}-{version}")
     items = [("taskmanager", tm_config(rng)) for _ in range(GRID_SIZE["taskmanager"])]
     items += [("jobmanager", jm_config(rng)) for _ in range(GRID_SIZE["jobmanager"])]
     items += [("taskmanager", realistic_tm(rng)) for _ in range(REALISTIC_SIZE["taskmanager"])]
     items += [("jobmanager", realistic_jm(rng)) for _ in range(REALISTIC_SIZE["jobmanager"])]
+    items += edge_cases()
     # fixed anchors: the seed's settings and the DESIGN.md 32 GB / network 0.1 example
     items += [
         ("taskmanager", {"taskmanager.memory.process.size": "4096m", "taskmanager.memory.managed.fraction": "0.05",
@@ -223,7 +268,7 @@ def ours(version: str, role: str, conf: dict[str, str]):
 
 def compare(version: str, items, results) -> tuple[list[str], dict[str, int]]:
     mismatches: list[str] = []
-    stats = {"both_ok": 0, "both_fail": 0}
+    stats = {"both_ok": 0, "both_fail": 0, "same_order": 0}
     for (role, conf), real in zip(items, results, strict=True):
         mine = ours(version, role, conf)
         if isinstance(mine, MemoryConfigError) or not real.ok:
@@ -239,6 +284,8 @@ def compare(version: str, items, results) -> tuple[list[str], dict[str, int]]:
             mismatches.append(f"{role} {conf}:\n  ours  {jvm_line} {dyn_line}\n  flink {real.jvm_args} {real.dynamic}")
             continue
         stats["both_ok"] += 1
+        # the contract allows any -D order; we reproduce Java's HashMap order, so the lines are identical
+        stats["same_order"] += dyn_line == real.dynamic
     return mismatches, stats
 
 
@@ -252,6 +299,7 @@ def test_parity_on_random_grid(version: str) -> None:
     assert not mismatches, f"{len(mismatches)} of {len(items)} differ:\n" + "\n".join(mismatches[:15])
     # the grid must exercise both outcomes for both roles
     assert stats["both_ok"] >= 800 and stats["both_fail"] >= 200, stats
+    assert stats["same_order"] == stats["both_ok"], stats
 
 
 DIRECT_CASES = [

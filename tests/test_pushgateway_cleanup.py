@@ -105,7 +105,8 @@ def tricky_groups(base: str) -> list[dict[str, str]]:
     return [
         {"job": flink_job(base)},  # a JobManager as Flink pushes it
         {"job": flink_job(base), "path": "/var/tmp/a b"},  # '/' and space
-        {"job": flink_job(base), "empty": ""},  # empty value
+        {"job": flink_job(base), "empty": ""},  # empty value, last in the path
+        {"job": flink_job(base), "a": "", "b": "after"},  # empty value inside the path ('//' would vanish)
         {"job": flink_job(base), "name": "Προμηθεύς", "emoji": "🚀"},  # unicode
         {"job": flink_job(base), "instance": "tm-1", "cluster": "prod", "zone": "eu/west-1", "q": "a?b#c&d=e%f"},
     ]

@@ -109,6 +109,35 @@ def test_dag_fails_clearly_when_gateway_is_down_and_succeeds_when_back(airflow_r
         back.stop()
 
 
+def test_guard_refusal_fails_the_task_and_deletes_nothing(airflow_run, pushgateway):
+    from airflow.sdk import DAG
+
+    from flink_k8s.operators.pushgateway import PushgatewayCleanupOperator
+
+    client = PushgatewayClient(pushgateway.url)
+    base = "refuse" + uuid.uuid4().hex[:6]
+    stale = [{"job": flink_job(base), "instance": str(i)} for i in range(3)]
+    push_all(pushgateway.url, stale)
+    wait_until_older_than(client, stale, MAX_AGE)
+    before = keys_on(client)
+
+    def cleanup_dag(dag_id: str, force: bool) -> DAG:
+        with DAG(dag_id, schedule=None) as dag:
+            PushgatewayCleanupOperator(task_id="cleanup", url=pushgateway.url, max_age=f"{MAX_AGE}s",
+                                       job_prefix=base, max_share=0.0, force=force)
+        return dag
+
+    refused = airflow_run(cleanup_dag("pushgateway_guard_refuses", force=False))
+    assert refused.state == "failed" and refused.task_states == {"cleanup": "failed"}
+    assert "safety guard refused the cleanup: 3 of" in refused.log_text
+    assert keys_on(client) == before
+
+    forced = airflow_run(cleanup_dag("pushgateway_guard_forced", force=True))
+    assert forced.state == "success", forced.log_text[-4000:]
+    assert forced.xcoms["cleanup"]["deleted"] == 3
+    wait_gone(client, stale)
+
+
 @pytest.mark.parametrize("value", ["yes", "maybe"])
 def test_operator_rejects_bad_params_with_the_field(value):
     from flink_k8s.operators.pushgateway import as_bool
@@ -118,3 +147,21 @@ def test_operator_rejects_bad_params_with_the_field(value):
     else:
         with pytest.raises(ValueError, match="dry_run='maybe'"):
             as_bool(value, "dry_run")
+
+
+@pytest.mark.parametrize(
+    "host, schema, port, url",
+    [("pgw.monitoring", None, 9091, "http://pgw.monitoring:9091"), ("pgw", "https", None, "https://pgw"),
+     ("https://pgw.example/prefix/", "http", 1, "https://pgw.example/prefix")],
+)
+def test_connection_fields_to_url(host, schema, port, url):
+    from flink_k8s.hooks.pushgateway import connection_url
+
+    assert connection_url(host, schema, port) == url
+
+
+def test_connection_without_host_is_a_clear_error():
+    from flink_k8s.hooks.pushgateway import connection_url
+
+    with pytest.raises(ValueError, match="'host' is empty"):
+        connection_url("", "http", 9091)

@@ -52,3 +52,17 @@ def test_dag_built_in_a_test_sees_env_connections(airflow_run, monkeypatch):
     result = airflow_run(dag)
     assert result.state == "success", result.log_text[-3000:]
     assert result.xcoms["read_conn"] == {"type": "http", "host": "gw.example", "port": 9091, "login": "u"}
+
+
+def test_dag_file_from_any_folder_runs(airflow_run, tmp_path):
+    (tmp_path / "adhoc.py").write_text(
+        "from airflow.sdk import DAG, task\n"
+        "with DAG('smoke_adhoc_folder', schedule=None, params={'x': 2}):\n"
+        "    @task\n"
+        "    def square(params=None):\n"
+        "        return params['x'] ** 2\n"
+        "    square()\n"
+    )
+    result = airflow_run("smoke_adhoc_folder", conf={"x": 7}, dags_folder=tmp_path)
+    assert result.state == "success", result.log_text[-3000:]
+    assert result.xcoms == {"square": 49}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from tests.fixtures.paths import FLINK_23, FLINK_115
-from tests.kube import flinkconf
+from tests.kube import flinkconf, seed
 from tests.kube.cli import conf_copy, hadoop_conf_dir, run_flink
 
 pytestmark = pytest.mark.slow
@@ -62,46 +62,11 @@ def test_flink_23_cli_deploys_application_cluster(k8s_api, tmp_path):
         assert [o.uid for o in obj.metadata.owner_references] == [deployment.metadata.uid]
 
 
-def seed_command(k8s_api, cluster_id: str, jar: str = "Streaming-Job.jar") -> list[str]:
-    """BRIEF.md's `run-application` with test values (1.15 keys), aimed at the emulator."""
-    return [
-        "run-application", "--detached", "--parallelism", "1",
-        "--target", "kubernetes-application",
-        f"-Dkubernetes.cluster-id={cluster_id}",
-        "-Dkubernetes.container.image=flink-java11:20240101",
-        "-Dkubernetes.jobmanager.cpu=0.5", "-Dkubernetes.taskmanager.cpu=1",
-        "-Dtaskmanager.numberOfTaskSlots=1",
-        "-Dtaskmanager.memory.process.size=1280mb",
-        "-Dtaskmanager.memory.managed.fraction=0.05", "-Dtaskmanager.memory.network.fraction=0.05",
-        "-Dtaskmanager.memory.jvm-overhead.fraction=0.05",
-        "-Djobmanager.memory.process.size=700mb", "-Djobmanager.memory.enable-jvm-direct-memory-limit",
-        "-Dfs.default-scheme=hdfs://datacluster",
-        "-Dmetrics.reporter.promgateway.class=org.apache.flink.metrics.prometheus.PrometheusPushGatewayReporter",
-        "-Dmetrics.reporter.promgateway.hostUrl=http://192.168.0.1:9091",
-        "-Dmetrics.reporter.promgateway.jobName=flink",
-        "-Dmetrics.reporter.promgateway.deleteOnShutdown=true",
-        "-Dmetrics.reporter.promgateway.randomJobNameSuffix=true",
-        "-Dmetrics.reporter.promgateway.interval=60",
-        "-Dkubernetes.jobmanager.node-selector=task_type:streaming",
-        "-Dkubernetes.taskmanager.node-selector=task_type:streaming",
-        "-Dkubernetes.rest-service.exposed.type=NodePort",
-        "-Dkubernetes.rest-service.exposed.node-port-address-type=ExternalIP",
-        "-Dhigh-availability=org.apache.flink.kubernetes.highavailability.KubernetesHaServicesFactory",
-        "-Dhigh-availability.storageDir=hdfs://datacluster/flink/recovery",
-        "-Drestart-strategy=fixed-delay", "-Drestart-strategy.fixed-delay.attempts=10",
-        f"-Dkubernetes.namespace={k8s_api.namespace}", "-Dkubernetes.service-account=flink-sa",
-        "-Denv.hadoop.conf.dir=/hadoop", "-Dkubernetes.container.image.pull-policy=Always",
-        "-Dflink.hadoop.dfs.client.failover.proxy.provider.datacluster="
-        "org.apache.hadoop.hdfs.server.namenode.ha.ConfiguredFailoverProxyProvider",
-        f"-Dkubernetes.config.file={k8s_api.kubeconfig}",
-        f"local:///opt/flink/usrlib/{jar}",
-    ]
-
-
 def test_flink_115_cli_runs_the_seed_command(k8s_api, tmp_path):
     if not (FLINK_115 / "bin" / "flink").exists():
         pytest.fail(f"Flink 1.15.2 is missing at {FLINK_115}: run `make flink`")
-    result = run_flink(FLINK_115, seed_command(k8s_api, "task1"),
+    result = run_flink(FLINK_115, seed.seed_command_115(k8s_api.namespace, k8s_api.kubeconfig, "task1",
+                                             "local:///opt/flink/usrlib/Streaming-Job.jar"),
                        conf_dir=conf_copy(FLINK_115, tmp_path / "conf"), log_dir=tmp_path / "log",
                        env={"HADOOP_CONF_DIR": str(hadoop_conf_dir(tmp_path / "hadoop"))})
     assert result.returncode == 0, result.stdout + result.stderr

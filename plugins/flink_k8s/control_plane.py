@@ -180,8 +180,16 @@ class FlinkControlPlane:
     def submit(self, job: JobSpec, release: str | None, *, savepoint: str | None = None,
                cluster_id: str | None = None, parallelism: int | None = None,
                extra_conf: Mapping[str, str] | None = None, timeout: float = 600) -> CliResult:
+        conf = dict(extra_conf or {})
+        ha = job.high_availability
+        if ha.enabled and ha.storage_dir and "job-result-store.storage-path" not in conf:
+            # As the Flink Kubernetes Operator does: a result-store path per submission, so a leftover entry
+            # of the previous deployment's job (same job id: derived from the cluster id) cannot make Flink
+            # skip the new job as "already terminated globally".
+            conf["job-result-store.storage-path"] = (f"{ha.storage_dir.rstrip('/')}/job-result-store/"
+                                                     f"{cluster_id or job.cluster_id or job.name}/{uuid.uuid4()}")
         argv = self.submit_argv(job, release, savepoint=savepoint, cluster_id=cluster_id,
-                                parallelism=parallelism, extra_conf=extra_conf)
+                                parallelism=parallelism, extra_conf=conf)
         return self.cli.run(argv, timeout=timeout)
 
     # -- waiting ---------------------------------------------------------------------------------------------

@@ -16,7 +16,8 @@ has none of these, so these keys — and only these — are changed before a pro
 | rest.port, rest.bind-port                           | 8081 behind the Service      | the `<id>-rest` nodePort (NodePort == REST)  |
 | taskmanager.host, taskmanager.bind-host             | pod IP                       | 127.0.0.1                                    |
 | taskmanager.rpc.port                                | fixed 6122                   | 0 = any free port                            |
-| pipeline.jars, other `local:///opt/flink/usrlib/X`  | jar baked into the image     | `file://<jar_dir>/X`                         |
+| pipeline.jars, other `local:///opt/flink/usrlib/X`  | jar baked into the image     | `local://<jar_dir>/X` (1.15 accepts only     |
+|                                                     |                              | `local:` jars in application mode)           |
 | user.artifacts.base-dir                             | /opt/flink/artifacts         | a temp dir                                   |
 | any `hdfs://<authority>/<path>` value               | HDFS                         | `file://<hdfs_root>/<authority>/<path>`      |
 | fs.default-scheme = hdfs://…                        | HDFS                         | `file:///`                                   |
@@ -57,7 +58,7 @@ class Local:
 
 def map_value(value: str, local: Local) -> str:
     """`local:///opt/flink/usrlib/X` and `hdfs://…` values mapped to local files (others unchanged)."""
-    value = value.replace(USRLIB, f"file://{local.jar_dir}/")
+    value = value.replace(USRLIB, f"local://{local.jar_dir}/")
     return _HDFS_RE.sub(lambda m: f"file://{local.hdfs_root}/{m.group(1) or 'default'}{m.group(2) or '/'}",
                         value)
 

@@ -50,11 +50,19 @@ def _problem_dict(problem: Problem) -> dict[str, object]:
     return {"job": problem.job, "field": problem.field, "value": value, "rule": problem.rule}
 
 
-def memory_findings(config: Mapping[str, str], flink_version: str) -> tuple[list[str], list[str]]:
-    """Hook into the memory model (another module): (errors, warnings) for a rendered config.
+MEMORY_ROLES = (
+    ("taskmanager", "taskmanager.memory.process.size", "derive_taskmanager"),
+    ("jobmanager", "jobmanager.memory.process.size", "derive_jobmanager"),
+)
 
-    Calls `flink_k8s.core.memory.check_rendered_config(config, flink_version) -> list[str]`
-    (warnings; raising ValueError = impossible configuration) when that function exists.
+
+def memory_findings(config: Mapping[str, str], flink_version: str) -> tuple[list[tuple[str, str, str]], list[str]]:
+    """(errors as (field, value, rule), warnings) of Flink's memory derivation for a rendered config.
+
+    Uses `flink_k8s.core.memory.derive_taskmanager/derive_jobmanager(conf, version)` (results carry
+    `.warnings`; `ValueError` = Flink would refuse to start) when that module is present. A role is
+    only derived when the catalogue sets its process size; otherwise the image's own Flink
+    configuration decides, which validate cannot see.
     """
     try:
         memory = importlib.import_module("flink_k8s.core.memory")
@@ -62,13 +70,19 @@ def memory_findings(config: Mapping[str, str], flink_version: str) -> tuple[list
         if exc.name == "flink_k8s.core.memory":
             return [], []
         raise
-    check = getattr(memory, "check_rendered_config", None)
-    if check is None:
-        return [], []
-    try:
-        return [], [str(w) for w in check(dict(config), flink_version)]
-    except ValueError as exc:
-        return [str(exc)], []
+    errors: list[tuple[str, str, str]] = []
+    warnings: list[str] = []
+    for role, size_key, function in MEMORY_ROLES:
+        derive = getattr(memory, function, None)
+        if derive is None or size_key not in config:
+            continue
+        try:
+            result = derive(dict(config), flink_version)
+        except ValueError as exc:
+            errors.append((f"{role}.process_memory", config[size_key], f"Flink's memory model refuses it: {exc}"))
+            continue
+        warnings.extend(f"{role}: {w}" for w in getattr(result, "warnings", ()))
+    return errors, warnings
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -122,7 +136,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
             problems.extend(exc.problems)
             continue
         errors, job_warnings = memory_findings(config, job.flink_version)
-        problems.extend(Problem(job.name, "memory", None, e) for e in errors)
+        problems.extend(Problem(job.name, field, value, rule) for field, value, rule in errors)
         warnings.extend(f"job {job.name!r}: {w}" for w in job_warnings)
     if problems:
         return _report(problems, args.json)

@@ -32,6 +32,8 @@ from flink_k8s.core.validation import Invalid
 
 TOP_LEVEL = ("defaults", "jobs")
 MAX_JOBS = 5000
+MAX_FIELDS = 100  # no block has more than ~35 fields; more keys than this is not a catalogue
+MAX_PROBLEMS = 1000  # all problems at once, but a hostile file cannot make the report unbounded
 _JOB_NAME_RULE = "job names are 1-63 characters of lowercase letters, digits, '-' and '_', alphanumeric at both ends"
 
 
@@ -84,16 +86,39 @@ def _unknown(collector: Collector, cls: type, key: object, prefix: str, section:
     allowed = field_names(cls)
     if cls is JobSpec:
         allowed = [n for n in allowed if n != "name"]
-    close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
+    close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6) if len(str(key)) <= 64 else []
     hint = f"; did you mean {close[0]!r}?" if close else f"; allowed here: {', '.join(allowed)}"
     where = section or prefix.rstrip(".") or ("defaults" if collector.own is None else "job")
     collector.field(f"{prefix}{key}", key, f"unknown field in {where}{hint}")
 
 
-def _build(cls: type, raw: Mapping[str, Any], collector: Collector, prefix: str = "") -> Any:
+_SCALARS = (str, int, float, bool)
+
+
+def _checked(check: Any, value: object, memo: dict | None) -> Any:
+    """check(value), remembered per catalogue for scalar values (defaults repeat in every job)."""
+    if memo is None or not isinstance(value, _SCALARS):
+        return check(value)
+    key = (check, type(value), value)
+    hit = memo.get(key)
+    if hit is None:
+        try:
+            hit = (True, check(value))
+        except Invalid as exc:
+            hit = (False, str(exc))
+        memo[key] = hit
+    if hit[0]:
+        return hit[1]
+    raise Invalid(hit[1])
+
+
+def _build(cls: type, raw: Mapping[str, Any], collector: Collector, prefix: str = "", memo: dict | None = None) -> Any:
     """Check every field of one block; returns the dataclass (fields that failed get their default)."""
     values: dict[str, Any] = {}
     schema = schema_of(cls)
+    if len(raw) > MAX_FIELDS:
+        collector.field(prefix.rstrip(".") or "job", len(raw), f"{len(raw)} fields; a block has at most {MAX_FIELDS}")
+        return cls()
     for key, value in raw.items():
         info = schema.get(key)
         if info is None or (cls is JobSpec and key == "name"):
@@ -104,21 +129,21 @@ def _build(cls: type, raw: Mapping[str, Any], collector: Collector, prefix: str 
             if not isinstance(value, dict):
                 collector.field(prefix + key, value, "must be a mapping (a block of settings)")
                 continue
-            values[key] = _build(sub, value, collector, f"{prefix}{key}.")
+            values[key] = _build(sub, value, collector, f"{prefix}{key}.", memo)
             continue
         check = info.check
         if check is None:
             continue
         try:
-            values[key] = check(value)
+            values[key] = _checked(check, value, memo)
         except Invalid as exc:
             collector.field(prefix + key, value, str(exc))
     return cls(**values)
 
 
-def _check_fields(merged: Mapping[str, Any], collector: Collector) -> dict[str, Any]:
+def _check_fields(merged: Mapping[str, Any], collector: Collector, memo: dict | None = None) -> dict[str, Any]:
     """Field-by-field checks of a (merged) job mapping; returns JobSpec constructor values."""
-    spec: JobSpec = _build(JobSpec, merged, collector)
+    spec: JobSpec = _build(JobSpec, merged, collector, "", memo)
     conf, overrides = check_conf(spec, merged, collector)
     values = {name: getattr(spec, name) for name in schema_of(JobSpec)}
     values.update(flink_conf=conf, flink_conf_overrides=overrides)
@@ -132,7 +157,9 @@ def check_defaults(defaults: Mapping[str, Any]) -> list[Problem]:
     return collector.problems
 
 
-def build_job(name: object, raw: object, defaults: Mapping[str, Any]) -> tuple[JobSpec | None, list[Problem]]:
+def build_job(
+    name: object, raw: object, defaults: Mapping[str, Any], memo: dict | None = None
+) -> tuple[JobSpec | None, list[Problem]]:
     """One job: merge with defaults, check every field, then the cross-field rules."""
     collector = Collector(str(name), raw if isinstance(raw, dict) else {})
     if not isinstance(name, str) or not _valid_job_name(name):
@@ -142,7 +169,7 @@ def build_job(name: object, raw: object, defaults: Mapping[str, Any]) -> tuple[J
         collector.add("job", raw, "a job must be a mapping of settings")
         return None, collector.problems
     merged = merge(defaults, raw)
-    values = _check_fields(merged, collector)
+    values = _check_fields(merged, collector, memo)
     values["name"] = name
     if values["cluster_id"] is None and "cluster_id" not in merged:
         try:
@@ -166,11 +193,10 @@ def check_catalogue(data: object) -> tuple[Catalogue, list[Problem]]:
     problems: list[Problem] = []
     if not isinstance(data, dict):
         return Catalogue({}), [Problem(None, "catalogue", type(data).__name__, "must be a mapping with 'defaults' and 'jobs'")]
-    for key in data:
-        if key not in TOP_LEVEL:
-            close = difflib.get_close_matches(str(key), TOP_LEVEL, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else "; allowed: defaults, jobs"
-            problems.append(Problem(None, str(key), key, f"unknown top-level key{hint}"))
+    for key in [k for k in data if k not in TOP_LEVEL][:20]:
+        close = difflib.get_close_matches(str(key), TOP_LEVEL, n=1) if len(str(key)) <= 64 else []
+        hint = f"; did you mean {close[0]!r}?" if close else "; allowed: defaults, jobs"
+        problems.append(Problem(None, str(key), key, f"unknown top-level key{hint}"))
     defaults = data.get("defaults") or {}
     if not isinstance(defaults, dict):
         problems.append(Problem(None, "defaults", defaults, "must be a mapping of settings"))
@@ -184,8 +210,13 @@ def check_catalogue(data: object) -> tuple[Catalogue, list[Problem]]:
         problems.append(Problem(None, "jobs", len(jobs_raw), f"at most {MAX_JOBS} jobs"))
         jobs_raw = {}
     jobs: dict[str, JobSpec] = {}
-    for name, raw in jobs_raw.items():
-        job, job_problems = build_job(name, raw, defaults)
+    memo: dict = {}
+    for index, (name, raw) in enumerate(jobs_raw.items()):
+        if len(problems) >= MAX_PROBLEMS:
+            left = len(jobs_raw) - index
+            problems.append(Problem(None, "jobs", left, f"stopped after {MAX_PROBLEMS} problems; {left} jobs not checked"))
+            break
+        job, job_problems = build_job(name, raw, defaults, memo)
         problems.extend(job_problems)
         if job is not None:
             jobs[name] = job
@@ -221,10 +252,13 @@ def parse_catalogue(data: bytes) -> Catalogue:
 def read_catalogue_bytes(path: str | Path) -> bytes:
     """The only I/O here: one regular file, at most MAX_BYTES (+1 to detect oversize)."""
     file = Path(path)
-    if not file.is_file():
-        raise ValidationError([Problem(None, "file", str(path), "not a readable regular file")])
-    with file.open("rb") as handle:
-        return handle.read(MAX_BYTES + 1)
+    try:
+        if not file.is_file():
+            raise OSError("not a regular file")
+        with file.open("rb") as handle:
+            return handle.read(MAX_BYTES + 1)
+    except OSError as exc:
+        raise ValidationError([Problem(None, "file", str(path), f"not a readable regular file ({exc.strerror or exc})")]) from None
 
 
 def load_catalogue(path: str | Path) -> Catalogue:

@@ -14,8 +14,11 @@ fractions widened to double. Semantics equal "BashJavaUtils with an empty config
 Per-version rules (`VersionRules`): the default of `taskmanager.memory.network.max` is 1g up to
 1.16 and Long.MAX from 1.17 (FLINK-30472, FLIP-266); the legacy keys `taskmanager.heap.size|mb`,
 `jobmanager.heap.size|mb` and `taskmanager.network.numberOfBuffers` exist up to 1.20 and were
-removed in 2.0 (FLINK-33750). Not modelled: the `FLINK_TM_HEAP` / `FLINK_JM_HEAP` environment
-variables 1.x also reads (we never set them).
+removed in 2.0 (FLINK-33750); the 1.x TaskManager maps `taskmanager.heap.*` to
+`taskmanager.memory.flink.size`, the JobManager `jobmanager.heap.*` to `jobmanager.memory.heap.size`,
+and 1.x prefixes JobManager errors with "JobManager memory configuration failed: ". Assumed, not
+checkable here: `external-resources: [a, b]` (a YAML list) is read as a list from 2.0 on. Not
+modelled: the `FLINK_TM_HEAP` / `FLINK_JM_HEAP` environment variables 1.x also reads.
 """
 
 from __future__ import annotations
@@ -163,12 +166,13 @@ _JM_OPTIONS = _ProcessOptions(
 class _Conf:
     """Read-only view with Flink's `Configuration.contains/get` semantics over raw string values."""
 
-    __slots__ = ("raw", "rules", "overrides")
+    __slots__ = ("raw", "rules", "overrides", "memo")
 
     def __init__(self, raw: Mapping[str, str], rules: VersionRules) -> None:
         self.raw = raw
         self.rules = rules
         self.overrides: dict[str, int] = {}
+        self.memo: dict[str, int] = {}  # Flink re-reads some options; values cannot change meanwhile
 
     def _find(self, opt: Option) -> str | None:
         raw = self.raw
@@ -193,6 +197,12 @@ class _Conf:
 
     def memory(self, opt: Option) -> int:
         """ProcessMemoryUtils.getMemorySizeFromConfig: any failure -> IllegalConfigurationException."""
+        value = self.memo.get(opt.key)
+        if value is None:
+            value = self.memo[opt.key] = self._memory(opt)
+        return value
+
+    def _memory(self, opt: Option) -> int:
         raw = self.raw
         key = opt.key if opt.key in raw else self._find(opt)
         if key is None:
@@ -256,7 +266,7 @@ def _multiply(size: int, multiplier: float) -> int:
     return product // 10**scale
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Range:
     min: int
     max: int
@@ -646,7 +656,8 @@ def _jvm_args(heap: int, direct: int | None, metaspace: int) -> str:
 
 def _in_java_order(pairs: dict[str, str]) -> tuple[tuple[str, str], ...]:
     """generateDynamicConfigsStr iterates a java.util.HashMap: reproduce its order."""
-    return tuple((key, pairs[key]) for key in java_hashmap_order(tuple(pairs)))
+    order = java_hashmap_order(tuple(pairs))
+    return tuple(zip(order, map(pairs.__getitem__, order), strict=True))
 
 
 def _prefixed(prefix: str, call: Callable[[], object]) -> object:
@@ -690,12 +701,12 @@ def _external_resources(conf: _Conf) -> dict[str, int]:
         return {}
     raw = conf.raw[key]
     stripped = raw.strip()
-    if conf.rules.version >= "2" and stripped.startswith("[") and stripped.endswith("]"):
-        names = [n.strip().strip("'\"") for n in stripped[1:-1].split(",") if n.strip()]
+    if not conf.rules.legacy_options and stripped.startswith("[") and stripped.endswith("]"):
+        names = [n.strip().strip("'\"") for n in stripped[1:-1].split(",") if n.strip()]  # 2.x: a YAML list
     else:
         names = [n for n in raw.split(";") if n != ""]
     amounts: dict[str, int] = {}
-    for name in java_hashmap_order(tuple(names)):
+    for name in java_hashmap_order(tuple(names), presized=True):  # new HashSet<>(list)
         amount_key = f"external-resource.{name}.amount"
         if amount_key not in conf.raw:
             continue
@@ -752,8 +763,10 @@ def derive_taskmanager(conf: Mapping[str, str], flink_version: str = DEFAULT_VER
         "taskmanager.numberOfTaskSlots": str(slots),
     }
     if external:
-        pairs["external-resources"] = '"' + ";".join(external) + '"'
-        for name, amount in external.items():
+        names = java_hashmap_order(tuple(external))  # the spec's Collectors.toMap HashMap
+        pairs["external-resources"] = '"' + ";".join(names) + '"'
+        for name in names:
+            amount = external[name]
             pairs[f"external-resource.{name}.amount"] = str(amount)
     else:
         pairs["external-resources"] = "none"
@@ -793,16 +806,26 @@ def _legacy_heap(view: _Conf, heap: Option, heap_mb: Option) -> int | None:
     return megabytes << 20
 
 
-def _clamp_warnings(view: _Conf, trace: _Trace, sizes: dict[str, tuple[Option, int]]) -> list[str]:
-    """A configured fraction that Flink overrode with its min/max (defaults clamping is routine)."""
+def _clamp_warnings(view: _Conf, trace: _Trace, sizes: dict[str, tuple[Option, Option, int]]) -> list[str]:
+    """Fractions Flink overrode with a min/max: configured ones, and network capped at its max.
+
+    Clamping a *default* fraction to the minimum (small processes) or the overhead to 1g (big ones)
+    is routine and not reported.
+    """
     out = []
     for what, clamp in trace.clamps.items():
-        fraction_opt, size = sizes[what]
-        if view.contains(fraction_opt):
-            fraction = view.typed(fraction_opt, java_parse_float)
+        fraction_opt, bound_opt, size = sizes[what]
+        key = view._find(fraction_opt)
+        if key is not None:
             out.append(
-                f"{fraction_opt.key}={java_double_to_string(float(fraction))} is not honoured: {what} memory "  # type: ignore[arg-type]
-                f"is clamped to its {clamp} of {hr(size)}"
+                f"{key}={view.raw[key]} is not honoured: {what} memory is clamped to its {clamp} "
+                f"({bound_opt.key[:-3]}{clamp}) of {hr(size)}"
+            )
+        elif what == "network" and clamp == "max":
+            why = "as configured" if view.contains(TM_NET_MAX) else "its default up to Flink 1.16; unlimited from 1.17"
+            out.append(
+                f"network memory is capped at {TM_NET_MAX.key} = {hr(size)} ({why}): the default fraction would "
+                "give more"
             )
     return out
 
@@ -811,7 +834,10 @@ def _tm_warnings(view: _Conf, task_heap: int, network: int, overhead: int, trace
     out = []
     if task_heap < TM_WARN_TASK_HEAP:
         out.append(f"task heap is only {hr(task_heap)}: user code gets less than 128 MiB of JVM heap")
-    out += _clamp_warnings(view, trace, {"network": (TM_NET_FRACTION, network), "jvm overhead": (TM_OVERHEAD_FRACTION, overhead)})
+    out += _clamp_warnings(view, trace, {
+        "network": (TM_NET_FRACTION, TM_NET_MAX, network),
+        "jvm overhead": (TM_OVERHEAD_FRACTION, TM_OVERHEAD_MAX, overhead),
+    })
     return tuple(out)
 
 
@@ -851,7 +877,7 @@ def derive_jobmanager(conf: Mapping[str, str], flink_version: str = DEFAULT_VERS
     if heap < JM_WARN_HEAP:
         below = " (below Flink's recommended minimum of 128 MiB)" if heap < JM_MIN_RECOMMENDED_HEAP else ""
         warnings.append(f"JobManager heap is only {hr(heap)}{below}: raise jobmanager.memory.process.size")
-    warnings += _clamp_warnings(view, trace, {"jvm overhead": (JM_OVERHEAD_FRACTION, overhead)})
+    warnings += _clamp_warnings(view, trace, {"jvm overhead": (JM_OVERHEAD_FRACTION, JM_OVERHEAD_MAX, overhead)})
     return JobManagerMemory(
         flink_version=flink_version,
         total_process=total_process,

@@ -40,9 +40,19 @@ def _wrap_long(value: int) -> int:
     return value - (1 << 64) if value >> 63 else value
 
 
+_FAST_SIZE = re.compile(r"([0-9]{1,18})[ \t]*([a-zA-Z]*)")
+
+
 @lru_cache(maxsize=4096)
 def parse_memory_size(text: str) -> int:
     """`MemorySize.parseBytes(text)` -> bytes; ValueError with Flink's wording when Flink rejects it."""
+    fast = _FAST_SIZE.fullmatch(text)
+    if fast:  # common spellings (4096m, 1 gb, 42); anything unusual or overflowing takes the exact path
+        multiplier = UNITS.get(fast.group(2).lower()) if fast.group(2) else 1
+        if multiplier is not None:
+            result = int(fast.group(1)) * multiplier
+            if result <= LONG_MAX:
+                return result
     trimmed = java_trim(text)
     if not trimmed:
         raise ValueError("argument is an empty- or whitespace-only string")
@@ -53,7 +63,7 @@ def parse_memory_size(text: str) -> int:
     unit = java_trim(trimmed[pos:]).lower()
     if not number:
         raise ValueError(f"text does not start with a number: {text!r}")
-    value = int(number)
+    value = int(number) if len(number) <= 40 else LONG_MAX + 1
     if value > LONG_MAX:
         raise ValueError(f"The value '{number}' cannot be re represented as 64bit number (numeric overflow).")
     if unit and unit not in UNITS:
@@ -105,24 +115,26 @@ _JAVA_INT = re.compile(r"[+-]?\d+")
 _FLOAT_MAX_HALF_UP = 3.4028235677973366e38  # midpoint between Float.MAX_VALUE and 2**128
 
 
-def _java_exact(text: str) -> tuple[float, Fraction | None]:
-    """(correctly rounded double, exact value or None for NaN/inf) of a Java floating literal."""
+def _java_literal(text: str) -> tuple[float, str | None]:
+    """(correctly rounded double, decimal text for exact re-rounding or None) of a Java float literal."""
     trimmed = java_trim(text)
-    body = trimmed.rstrip("fFdD") if trimmed[-1:] in "fFdD" and "Infinity" not in trimmed else trimmed
+    body = trimmed[:-1] if trimmed[-1:] in ("f", "F", "d", "D") and "Infinity" not in trimmed else trimmed
     if _JAVA_HEX_FLOAT.fullmatch(trimmed):
-        value = float.fromhex(body)
-        return value, Fraction(value)
+        try:
+            return float.fromhex(body), None  # binary: the double is exact unless it has > 53 bits
+        except OverflowError:
+            return (-math.inf if body.startswith("-") else math.inf), None
     if not _JAVA_FLOAT.fullmatch(trimmed):
         raise ValueError(f"For input string: {text!r} (not a Java floating-point literal)")
     if body.lstrip("+-") in ("NaN", "Infinity"):
         return float(body.replace("Infinity", "inf")), None
-    return float(body), Fraction(body)
+    return float(body), body
 
 
 @lru_cache(maxsize=1024)
 def java_parse_double(text: str) -> float:
     """`Double.parseDouble`: Java's literal grammar (trim, f/d suffix, hex), not Python's."""
-    return _java_exact(text)[0]
+    return _java_literal(text)[0]
 
 
 def _f32(value: float) -> float:
@@ -144,16 +156,18 @@ def java_parse_float(text: str) -> float:
 
     Rounds the decimal straight to float32: going through float64 first could round twice.
     """
-    value, exact = _java_exact(text)
-    if exact is None:
+    value, decimal_text = _java_literal(text)
+    if math.isnan(value) or math.isinf(value):
         return value
     if abs(value) >= _FLOAT_MAX_HALF_UP:
         return math.copysign(math.inf, value)
     rounded = _f32(value)
-    if rounded != value and Fraction(value) != exact:
+    if rounded != value and decimal_text is not None:
         other = _f32_neighbour(rounded, value)
-        if Fraction(rounded) + Fraction(other) == 2 * Fraction(value):  # double sits on a midpoint
-            rounded = other if (exact > Fraction(value)) == (other > rounded) else rounded
+        if Fraction(rounded) + Fraction(other) == 2 * Fraction(value):  # the double sits on a float32 midpoint
+            exact = Fraction(decimal_text)
+            if exact != Fraction(value):
+                rounded = other if (exact > Fraction(value)) == (other > rounded) else rounded
     return rounded
 
 
@@ -210,10 +224,18 @@ def java_string_hash(text: str) -> int:
 
 
 @lru_cache(maxsize=1024)
-def java_hashmap_order(keys: tuple[str, ...]) -> tuple[str, ...]:
-    """Iteration order of a `java.util.HashMap<String, …>` filled by `put` in the given order."""
+def java_hashmap_order(keys: tuple[str, ...], presized: bool = False) -> tuple[str, ...]:
+    """Iteration order of a `java.util.HashMap<String, …>` filled by `put` in the given order.
+
+    `presized`: built as `new HashSet<>(collection)`, whose table is sized for the collection up
+    front (so 12 names get 32 buckets, not 16) — the order differs from incremental puts.
+    """
     capacity = 16
-    while len(keys) > capacity * 3 // 4:
+    if presized:
+        wanted = max(int(len(keys) / 0.75) + 1, 16)
+        while capacity < wanted:
+            capacity *= 2
+    while len(set(keys)) > capacity * 3 // 4:
         capacity *= 2
 
     def bucket(key: str) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from flink_k8s.core import references as r
 from flink_k8s.core import validation as v
 from flink_k8s.core.catalogue import Catalogue, JobSpec
 from flink_k8s.core.errors import Problem, ValidationError
@@ -63,12 +64,12 @@ def validate_redeploy(conf: Mapping[str, object], catalogue: Catalogue) -> Redep
         job = streaming[name]
     out: dict[str, object] = {}
     checks = {
-        "release": (v.release, True),
+        "release": (r.release, True),
         "upgrade_mode": (lambda x: _enum(x, UPGRADE_MODES), False),
         "allow_state_loss": (_strict_bool, False),
         "allow_fallback_to_last_state": (_strict_bool, False),
         "parallelism": (_optional_parallelism, False),
-        "restore_from": (lambda x: None if x in (None, "") else v.storage_uri(x), False),
+        "restore_from": (lambda x: None if x in (None, "") else r.savepoint_path(x), False),
         "dry_run": (_strict_bool, False),
     }
     for key, (check, required) in checks.items():
@@ -107,7 +108,7 @@ def validate_submit_overrides(job: JobSpec, release: object, parallelism: object
     out: list[object] = [None, None, None]
     if release not in (None, ""):
         try:
-            out[0] = v.release(release)
+            out[0] = r.release(release)
         except Invalid as exc:
             problems.append(Problem(job.name, "release", release, str(exc)))
     try:

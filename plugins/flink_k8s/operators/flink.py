@@ -372,7 +372,7 @@ class FlinkRedeployOperator(_FlinkJobOperator):
 
 
 def _target_image(spec, release: str) -> str | None:
-    from flink_k8s.core.validation import substitute_release
+    from flink_k8s.core.references import substitute_release
 
     return substitute_release(spec.image, release) if spec.image else None
 

@@ -2,7 +2,8 @@
 
 All decisions live in `flink_k8s.core.stale_groups`; I/O in `flink_k8s.clients.pushgateway`. The
 task fails when the gateway stays unreachable after the client's bounded retries, when a deletion
-fails, or (with `fail_on_refusal`) when the safety guard refuses a mass deletion.
+fails, or when the safety guard refuses a mass deletion (`fail_on_refusal`, default on, not in dry
+runs): a nightly run that needs a human says so in red, and a rerun with `force` proceeds.
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ class PushgatewayCleanupOperator(BaseOperator):
     :param keep: keep-list entries like `job=flink-critical,instance=x`
     :param max_share: refuse to delete more than this share of all groups unless `force`
     :param force: delete even above max_share (templated)
+    :param fail_on_refusal: fail the task when the guard refuses (default True; never in dry runs)
+    :param parallelism: connections used for deletes; `pipeline`: DELETEs in flight per connection
     :param url: gateway URL; when unset, from connection `pushgateway_conn_id`
     """
 
@@ -60,7 +63,7 @@ class PushgatewayCleanupOperator(BaseOperator):
         keep: Sequence[str] = (),
         max_share: float = DEFAULT_MAX_SHARE,
         force: bool | str = False,
-        fail_on_refusal: bool = False,
+        fail_on_refusal: bool = True,
         parallelism: int = 8,
         pipeline: int = 32,
         pushgateway_conn_id: str = "pushgateway_default",
@@ -118,6 +121,6 @@ class PushgatewayCleanupOperator(BaseOperator):
                                f"first: {report.failures[0].labels}: {report.failures[0].error}")
         if report.refused:
             self.log.warning("Safety guard: %s", report.refused)
-            if self.fail_on_refusal:
+            if self.fail_on_refusal and not dry_run:
                 raise RuntimeError(f"safety guard refused the cleanup: {report.refused}")
         return report.to_dict()

@@ -1,0 +1,249 @@
+"""The DAGs end to end with `dag.test()` on the local native-Kubernetes harness.
+
+Real components only: the real Flink 2.3.0 CLI submits into the emulated Kubernetes API, the harness runs
+the JobManager/TaskManagers Flink asks for, REST goes through the API server's service proxy, and Airflow
+runs the repository's DAG files. The catalogue is a test catalogue (Flink 2.3, small memory, the test jars).
+"""
+
+from __future__ import annotations
+
+import textwrap
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.paths import FLINK_23
+from tests.fixtures.procs import wait_until
+from tests.fixtures.test_jobs import FAILURE_MESSAGE, read_batch_result, read_counts
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def flink_env(native_k8s, k8s_airflow_conn, monkeypatch, tmp_path, streaming_job_jar, batch_job_jar,
+              failing_job_jar, airflow_db):
+    """A catalogue for this test's namespace + the env the DAGs read (catalogue, FLINK_HOME, connection)."""
+    ns = native_k8s.api.namespace
+    native_k8s.add_jar("streaming.jar", streaming_job_jar)
+    native_k8s.add_jar("batch.jar", batch_job_jar)
+    native_k8s.add_jar("failing.jar", failing_job_jar)
+    out = tmp_path / "out"
+    catalogue = tmp_path / "flink_jobs.yaml"
+    catalogue.write_text(textwrap.dedent(f"""
+        defaults:
+          flink_version: "2.3"
+          namespace: {ns}
+          service_account: flink-sa
+          image: "flink-test:{{release}}"
+          parallelism: 1
+          jobmanager: {{cpu: 0.5, process_memory: 1024m}}
+          taskmanager: {{cpu: 0.5, slots: 1, process_memory: 1280m}}
+          rest_service: {{exposed_type: ClusterIP}}
+          restart_strategy: {{type: none}}
+        jobs:
+          stream:
+            kind: streaming
+            upgrade_mode: savepoint
+            cluster_id: stream-{ns[-6:]}
+            jar_uri: local:///opt/flink/usrlib/streaming.jar
+            program_args: [--output, "{out}/stream", --rate, "20", --checkpoint-interval-ms, "1000"]
+            high_availability: {{enabled: true, storage_dir: "hdfs://datacluster/flink/recovery"}}
+            checkpointing: {{dir: "hdfs://datacluster/flink/checkpoints", interval: 1s}}
+            savepoint_dir: hdfs://datacluster/flink/savepoints/stream
+            savepoints_to_keep: 2
+          nightly:
+            kind: batch
+            jar_uri: local:///opt/flink/usrlib/batch.jar
+            program_args: [--output, "{out}/nightly", --records, "2000"]
+          broken:
+            kind: batch
+            jar_uri: local:///opt/flink/usrlib/failing.jar
+            program_args: [--fail-after, "3"]
+        """))
+    monkeypatch.setenv("FLINK_K8S_CATALOGUE", str(catalogue))
+    monkeypatch.setenv("FLINK_HOME", str(FLINK_23))
+    monkeypatch.setenv("FLINK_K8S_HEALTH_SCHEDULE", "@once")
+    monkeypatch.setenv("FLINK_K8S_BATCH_RETRIES", "0")
+    return {"ns": ns, "out": out, "cluster": f"stream-{ns[-6:]}", "native": native_k8s}
+
+
+def _deployments(native) -> list[str]:
+    return [d.metadata.name for d in native.api.apps.list_namespaced_deployment(native.api.namespace).items]
+
+
+def test_batch_dag_runs_to_finished_and_cleans_up(flink_env, airflow_run):
+    result = airflow_run("flink_batch__nightly", conf={"release": "1"})
+    assert result.state == "success", result.log_text[-4000:]
+    xcom = result.xcoms["run"]
+    assert xcom["final_state"] == "FINISHED"
+    assert xcom["job_id"] and len(xcom["job_id"]) == 32
+    counts = read_batch_result(flink_env["out"] / "nightly")
+    assert sum(c for c, _ in counts.values()) == 2000
+    # the per-run cluster is deleted afterwards (Deployment; dependents cascade)
+    assert xcom["cluster_id"] not in _deployments(flink_env["native"])
+
+
+def test_failing_batch_job_fails_the_task_with_the_java_root_cause(flink_env, airflow_run):
+    result = airflow_run("flink_batch__broken", conf={"release": "1"})
+    assert result.state == "failed"
+    assert result.task_states["run"] in ("failed", "up_for_retry")
+    assert FAILURE_MESSAGE in result.log_text
+    assert "Root cause" in result.log_text
+
+
+def test_batch_retry_reattaches_to_the_cluster_the_first_try_submitted(flink_env, airflow_run):
+    """A worker that died after submitting leaves the per-run cluster; the next try must not submit again."""
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.types import DagRunType
+
+    from flink_k8s import jobs
+    from flink_k8s.hooks.flink import FlinkKubernetesHook
+    from flink_k8s.operators.flink import FlinkSubmitOperator, run_cluster_id
+
+    logical = datetime(2024, 3, 1, tzinfo=UTC)
+    run_id = DagRun.generate_run_id(run_type=DagRunType.MANUAL, logical_date=logical, run_after=logical)
+    spec = jobs.load_job("nightly")
+    cluster_id = run_cluster_id(spec.name, "flink_batch__nightly", run_id)
+    cp = FlinkKubernetesHook("kubernetes_default", flink_env["ns"]).control_plane
+    cp.submit(spec, "1", cluster_id=cluster_id, extra_conf=FlinkSubmitOperator._extra_conf(spec))  # "first try"
+
+    result = airflow_run("flink_batch__nightly", conf={"release": "1"}, logical_date=logical)
+    assert result.run_id == run_id
+    assert result.state == "success", result.log_text[-4000:]
+    assert "attaching, not submitting again" in result.log_text
+    assert "Submitted " not in result.log_text
+    assert result.xcoms["run"]["final_state"] == "FINISHED"
+
+
+def _first_deploy(airflow_run, release: str = "1"):
+    result = airflow_run("flink_streaming_redeploy", conf={"job": "stream", "release": release})
+    assert result.state == "success", result.log_text[-5000:]
+    return result
+
+
+def _counts_advance(out: Path, beyond: int) -> bool:
+    counts = read_counts(out)
+    return bool(counts) and max(max(v) for v in counts.values()) > beyond
+
+
+def test_redeploy_savepoint_mode_keeps_keyed_state(flink_env, airflow_run):
+    out = flink_env["out"] / "stream"
+    first = _first_deploy(airflow_run, "1")
+    assert first.xcoms["execute"]["safety"].startswith("fresh start")
+    wait_until(lambda: _counts_advance(out, 5), 120, "the streaming job to count past 5")
+    before = {k: max(v) for k, v in read_counts(out).items()}
+
+    second = airflow_run("flink_streaming_redeploy", conf={"job": "stream", "release": "2"})
+    assert second.state == "success", second.log_text[-5000:]
+    summary = second.xcoms["execute"]
+    assert summary["steps"][0] == "STOP_WITH_SAVEPOINT"
+    assert summary["savepoint"] and summary["restored_from"] == summary["savepoint"]
+    assert second.task_states["healthy"] == "success"
+    # keyed state continued: the new job's counts go on from where the old job stopped, never from 1
+    wait_until(lambda: all(max(read_counts(out)[k]) > n for k, n in before.items()), 120,
+               "counts to continue after the restore")
+    counts = read_counts(out)
+    for key, n in before.items():
+        after = [c for c in counts[key] if c > n]
+        assert after and min(after) == n + 1 or min(after) > n, f"key {key}: state reset ({counts[key][-10:]})"
+    # the Deployment now runs release 2
+    dep = flink_env["native"].api.apps.read_namespaced_deployment(flink_env["cluster"], flink_env["ns"])
+    assert dep.spec.template.spec.containers[0].image == "flink-test:2"
+
+
+def test_redeploy_last_state_mode_restores_the_ha_checkpoint(flink_env, airflow_run):
+    out = flink_env["out"] / "stream"
+    _first_deploy(airflow_run, "1")
+    wait_until(lambda: _counts_advance(out, 5), 120, "the streaming job to count past 5")
+    result = airflow_run("flink_streaming_redeploy",
+                         conf={"job": "stream", "release": "2", "upgrade_mode": "last-state"})
+    assert result.state == "success", result.log_text[-5000:]
+    summary = result.xcoms["execute"]
+    assert "STRIP_JOB_GRAPH" in summary["steps"] and "STOP_WITH_SAVEPOINT" not in summary["steps"]
+    assert summary["job_graph_keys_removed"], "the old job graph must be stripped (seed FAQ trap)"
+    counts = read_counts(out)
+    # After the restart some counts repeat (replayed since the checkpoint) but none restarts from 1 for
+    # a key that had counted past 5 before.
+    for key, series in counts.items():
+        if max(series) > 5:
+            restarts = [i for i in range(1, len(series)) if series[i] == 1 and series[i - 1] > 1]
+            assert not restarts, f"key {key}: state reset to 1 after the last-state redeploy"
+
+
+def test_stateless_is_refused_without_allow_state_loss_and_nothing_is_stopped(flink_env, airflow_run):
+    _first_deploy(airflow_run, "1")
+    result = airflow_run("flink_streaming_redeploy",
+                         conf={"job": "stream", "release": "2", "upgrade_mode": "stateless"})
+    assert result.state == "failed"
+    assert "allow_state_loss" in result.log_text
+    cp_job = _job_state(flink_env)
+    assert cp_job == "RUNNING"
+
+
+@pytest.mark.parametrize("conf", [
+    {"job": "stream", "release": "2; rm -rf /"},
+    {"job": "stream", "release": "-Dkubernetes.container.image.ref=evil"},
+    {"job": "stream", "release": "2", "parallelism": -3},
+    {"job": "../stream", "release": "2"},
+])
+def test_hostile_form_values_are_refused_with_nothing_touched(flink_env, airflow_run, conf):
+    result = airflow_run("flink_streaming_redeploy", conf=conf)
+    assert result.state == "failed"
+    assert result.task_states["validate"] == "failed"
+    assert result.task_states.get("execute") in (None, "upstream_failed", "skipped")
+    assert _deployments(flink_env["native"]) == []
+
+
+def test_failure_between_stop_and_submit_then_rerun_resumes_from_the_recorded_savepoint(
+        flink_env, airflow_run, monkeypatch):
+    out = flink_env["out"] / "stream"
+    _first_deploy(airflow_run, "1")
+    wait_until(lambda: _counts_advance(out, 5), 120, "the streaming job to count past 5")
+    before = {k: max(v) for k, v in read_counts(out).items()}
+
+    # Inject: the submit of the new release fails (e.g. the API server refused it) after the old job stopped.
+    from flink_k8s.control_plane import FlinkControlPlane
+
+    real_submit = FlinkControlPlane.submit
+
+    def failing_submit(self, *args, **kwargs):
+        raise RuntimeError("injected submit failure")
+
+    monkeypatch.setattr(FlinkControlPlane, "submit", failing_submit)
+    broken = airflow_run("flink_streaming_redeploy", conf={"job": "stream", "release": "2"})
+    assert broken.state == "failed"
+    assert "re-run this DAG" in broken.log_text and "savepoint" in broken.log_text
+    monkeypatch.setattr(FlinkControlPlane, "submit", real_submit)
+
+    resumed = airflow_run("flink_streaming_redeploy", conf={"job": "stream", "release": "2"})
+    assert resumed.state == "success", resumed.log_text[-5000:]
+    summary = resumed.xcoms["execute"]
+    assert "STOP_WITH_SAVEPOINT" not in summary["steps"], "must not take a second savepoint of a stopped job"
+    assert summary["restored_from"]
+    wait_until(lambda: all(max(read_counts(out)[k]) > n for k, n in before.items()), 120,
+               "counts to continue after the resumed restore")
+
+
+def test_health_monitor_passes_for_a_healthy_job_and_fails_for_a_killed_jobmanager(flink_env, airflow_run):
+    out = flink_env["out"] / "stream"
+    _first_deploy(airflow_run, "1")
+    wait_until(lambda: _counts_advance(out, 3), 120, "the streaming job to run")
+    ok = airflow_run("flink_health_monitor")
+    assert ok.state == "success", ok.log_text[-4000:]
+    assert ok.all_xcoms[("check_all", "verdicts")]["stream"]["verdict"] == "HEALTHY"
+
+    # Delete the JobManager Deployment: the cluster is gone, the monitor must say so.
+    flink_env["native"].api.apps.delete_namespaced_deployment(flink_env["cluster"], flink_env["ns"])
+    wait_until(lambda: flink_env["cluster"] not in _deployments(flink_env["native"]), 60, "deployment gone")
+    bad = airflow_run("flink_health_monitor")
+    assert bad.state == "failed"
+    verdict = bad.all_xcoms[("check_all", "verdicts")]["stream"]["verdict"]
+    assert verdict in ("MISSING", "UNHEALTHY")
+
+
+def _job_state(flink_env) -> str | None:
+    from flink_k8s.hooks.flink import FlinkKubernetesHook
+
+    cp = FlinkKubernetesHook("kubernetes_default", flink_env["ns"]).control_plane
+    return cp.check_job(flink_env["cluster"], "running")["state"]
