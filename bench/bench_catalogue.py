@@ -22,6 +22,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO / "plugins") not in sys.path:
     sys.path.insert(0, str(REPO / "plugins"))
 
+from bench.common import exit_code  # noqa: E402
+from bench.common import result as bench_result  # noqa: E402
 from flink_k8s.core.catalogue import parse_catalogue  # noqa: E402
 from flink_k8s.core.flink_config import build_argv  # noqa: E402
 from flink_k8s.core.safe_yaml import load_yaml_bytes  # noqa: E402
@@ -85,7 +87,7 @@ def measure(jobs: int = 500, rounds: int = 15) -> dict[str, tuple[float, float]]
     }
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=500)
     parser.add_argument("--rounds", type=int, default=15)
@@ -101,8 +103,15 @@ def main(argv: list[str] | None = None) -> int:
     ok = min(wall, cpu) <= BUDGET_S
     print(f"  load + validate vs budget {BUDGET_S * 1000:.0f} ms: wall {wall / BUDGET_S:.2f}, CPU {cpu / BUDGET_S:.2f}"
           f" of budget ({'OK' if ok else 'OVER'})")
-    return 0 if ok else 1
+    render_wall, render_cpu = result["render argv x2 versions"]
+    return {
+        f"catalogue load+validate {args.jobs} jobs": bench_result(
+            f"<= {BUDGET_S:g} s", wall, "s", ok, ratio=wall / plain_wall, cpu_s=cpu, baseline="yaml.safe_load",
+            baseline_s=plain_wall, rounds=args.rounds),
+        f"catalogue render argv {args.jobs} jobs x2": bench_result(
+            "info", render_wall, "s", None, cpu_s=render_cpu, rounds=args.rounds),
+    }
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(exit_code(main()))

@@ -22,6 +22,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO / "plugins") not in sys.path:
     sys.path.insert(0, str(REPO / "plugins"))
 
+from bench.common import exit_code  # noqa: E402
+from bench.common import result as bench_result  # noqa: E402
 from flink_k8s.core.memory import MemoryConfigError, derive_jobmanager, derive_taskmanager  # noqa: E402
 
 BUDGET_S = 1.0
@@ -98,7 +100,7 @@ def measure_bashjavautils(version: str, calls: int) -> float | None:
     return statistics.median(times)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=5)
@@ -117,8 +119,11 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(f"memory: one BashJavaUtils call {java:.3f} s; ratio {java / per_py:,.0f}x per derivation; "
               f"{args.count} BashJavaUtils calls would take ~{java * args.count / 60:.0f} min")
-    return 0 if wall <= BUDGET_S else 1
+    return {f"memory derivation x{args.count}": bench_result(
+        f"<= {BUDGET_S:g} s", wall, "s", wall <= BUDGET_S, ratio=java / per_py if java else None,
+        ratio_means="BashJavaUtils call / one derivation", median_wall_s=median_wall, cpu_s=cpu,
+        bashjavautils_call_s=java, rounds=args.rounds)}
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(exit_code(main()))

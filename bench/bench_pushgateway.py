@@ -40,6 +40,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO / "plugins") not in sys.path:
     sys.path.insert(0, str(REPO / "plugins"))
 
+from bench.common import Stats, exit_code  # noqa: E402
+from bench.common import result as bench_result  # noqa: E402
 from flink_k8s.clients.pushgateway import PushgatewayClient, grouping_key_path, run_cleanup  # noqa: E402
 from flink_k8s.core.stale_groups import Criteria, parse_groups, select_stale  # noqa: E402
 
@@ -182,7 +184,7 @@ def run(total: int = 10_000, rounds: int = 3, parallelism: int = 8) -> dict:
             "all_seconds": times}
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--groups", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=3)
@@ -194,8 +196,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"pushgateway cleanup median: ours {med['ours']:.2f} s, sequential one-connection-per-request "
           f"{med['sequential']:.2f} s, ratio {result['ratio_sequential_over_ours']:.1f}x "
           f"(target: ours <= 10 s)")
-    return 0 if med["ours"] <= 10 else 1
+    spread = {name: Stats.of(ts).as_dict() for name, ts in result["all_seconds"].items()}
+    return {f"pushgateway cleanup {args.groups} groups": bench_result(
+        "<= 10 s", med["ours"], "s", med["ours"] <= 10, ratio=result["ratio_sequential_over_ours"],
+        ratio_means="sequential one-connection-per-request / ours", baseline_s=med["sequential"], spread=spread,
+        rounds=args.rounds)}
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(exit_code(main()))

@@ -108,7 +108,7 @@ def test_batch_retry_reattaches_to_the_cluster_the_first_try_submitted(flink_env
     cp = FlinkKubernetesHook("kubernetes_default", flink_env["ns"]).control_plane
     cp.submit(spec, "1", cluster_id=cluster_id, extra_conf=FlinkSubmitOperator._extra_conf(spec))  # "first try"
 
-    result = airflow_run("flink_batch__nightly", conf={"release": "1"}, logical_date=logical)
+    result = airflow_run("flink_batch__nightly", conf={"release": "1"}, logical_date=logical, run_after=logical)
     assert result.run_id == run_id
     assert result.state == "success", result.log_text[-4000:]
     assert "attaching, not submitting again" in result.log_text

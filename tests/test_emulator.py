@@ -207,6 +207,14 @@ def test_deleting_an_owner_cascades_to_its_dependents(k8s_api):
         "demo-cluster-config-map"]
 
 
+def test_dependents_created_after_their_owner_is_gone_are_collected(k8s_api):
+    ns = k8s_api.namespace
+    late = {"apiVersion": "apps/v1", "kind": "Deployment", "name": "gone", "uid": "no-such-uid"}
+    k8s_api.core.create_namespaced_pod(ns, {"metadata": {"name": "late", "ownerReferences": [late]},
+                                            "spec": {"containers": [{"name": "c", "image": "i"}]}})
+    assert k8s_api.core.list_namespaced_pod(ns).items == []
+
+
 def test_pod_status_subresource_and_logs(k8s_api):
     ns = k8s_api.namespace
     pod = k8s_api.core.create_namespaced_pod(ns, {
@@ -314,6 +322,8 @@ def test_kubectl_get_apply_delete(k8s_api, tmp_path):
     assert [i["metadata"]["name"] for i in listed["items"]] == ["applied"]
     assert "applied" in kubectl("get", "configmaps").stdout
     assert "local-node" in kubectl("get", "nodes").stdout
+    namespaces = kubectl("get", "ns")
+    assert k8s_api.namespace in namespaces.stdout and "Warning" not in namespaces.stderr
 
     kubectl("delete", "configmap", "applied")
     gone = kubectl("get", "configmap", "applied", check=False)

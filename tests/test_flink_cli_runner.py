@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import threading
 from pathlib import Path
 
@@ -63,6 +64,18 @@ def cli(tmp_path) -> FlinkCli:
 ])
 def test_masker_masks_secrets_and_leaves_the_rest(text, expected):
     assert SecretMasker([SECRET]).mask(text) == expected
+
+
+def test_parse_output_names_the_unreachable_address():
+    out = parse_output([
+        " The program finished with the following exception:",
+        "org.apache.flink...KubernetesClientException: Operation: [get]  for kind: [Service]  failed.",
+        "Caused by: java.io.IOException: Failed to connect to /127.0.0.1:33545",
+        "Caused by: java.net.ConnectException: Connection refused",
+    ])
+    assert out.kubernetes_client_error and out.connect_failure
+    assert out.connect_target == "127.0.0.1:33545"
+    assert out.root_cause == "java.net.ConnectException: Connection refused"
 
 
 def test_parse_output_recognises_what_the_cli_reports():
@@ -148,11 +161,41 @@ def test_kill_from_another_thread_stops_the_group(cli, streaming_job_jar):
 
 
 @pytest.mark.slow
+def test_exception_from_a_signal_handler_still_kills_the_group(cli, streaming_job_jar):
+    """Airflow's SIGTERM handler calls on_kill (-> kill()) and raises in the thread blocked in run()."""
+    closed = procs.free_port()
+
+    class Terminated(Exception):
+        pass
+
+    running: list[int | None] = []
+
+    def on_term(signum, frame):
+        running.append(cli.pid)
+        cli.kill()
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGALRM, on_term)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 3)
+        with pytest.raises(Terminated):
+            cli.run(cli.command("run", "-d", "-m", f"127.0.0.1:{closed}", str(streaming_job_jar),
+                                "--output", "/tmp/x"), timeout=300)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert cli.pid is None
+    assert running and running[0] is not None, "the CLI was not running when the signal arrived"
+    procs.wait_until(lambda: _gone(running[0]), 15, f"no process left in group {running[0]}")
+
+
+@pytest.mark.slow
 def test_unreachable_jobmanager_is_a_typed_error(cli, batch_job_jar):
     closed = procs.free_port()
     with pytest.raises(JobManagerUnreachable) as err:
         cli.run(cli.command("run", "-d", "-m", f"127.0.0.1:{closed}", "-Drest.retry.max-attempts=0",
                             str(batch_job_jar), "--output", "/tmp/x"), timeout=180)
+    assert f"JobManager REST endpoint at 127.0.0.1:{closed} could not be reached" in str(err.value)
     assert "Connection refused" in str(err.value)
 
 
@@ -190,7 +233,9 @@ def test_unreachable_api_server_is_a_typed_error(cli, tmp_path):
         f"clusters: [{{name: c, cluster: {{server: 'http://127.0.0.1:{closed}'}}}}]\n"
         "users: [{name: u, user: {token: t}}]\n"
         "contexts: [{name: c, context: {cluster: c, user: u}}]\n")
+    # fabric8 retries a refused connection ~10 times (25 s); one retry is enough to see the failure.
+    cli.extra_env = {**cli.extra_env, "JVM_ARGS": cli.extra_env["JVM_ARGS"] + " -Dkubernetes.request.retry.backoffLimit=1"}
     with pytest.raises(ApiServerUnreachable) as err:
         cli.run(_k8s_app_argv(cli, kubeconfig, "flink", "nowhere"), timeout=240)
-    assert f"127.0.0.1:{closed}" in str(err.value)
+    assert f"API server at 127.0.0.1:{closed} could not be reached" in str(err.value)
     assert os.path.basename(str(kubeconfig)) in str(err.value)  # the command line names the kubeconfig used

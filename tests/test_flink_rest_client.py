@@ -235,3 +235,14 @@ def test_retry_helper_retries_only_transient_errors_and_gives_up_bounded():
     assert err.value.tries == 2 and isinstance(err.value.last, ConnectionError)
     with pytest.raises(ValueError, match="attempts=0"):
         RetryPolicy(attempts=0)
+
+
+def test_finished_batch_job_without_checkpointing(rest, submit, flink_cluster, batch_job_jar, tmp_path):
+    job_id = submit(batch_job_jar, "--output", str(tmp_path / "out"), "--records", "200")
+    procs.wait_until(lambda: rest.job(job_id).terminal, 90, "batch job to end")
+
+    assert rest.job(job_id).state == "FINISHED"
+    facts = rest.checkpoints(job_id)
+    assert facts.interval is None and facts.completed_count == 0 and facts.latest_completed_path is None
+    assert rest.latest_checkpoint_age(job_id) is None
+    assert rest.root_cause(job_id) is None

@@ -22,7 +22,7 @@ import pytest
 from tests.fixtures.paths import FLINK_23, FLINK_115
 from tests.fixtures.procs import wait_until
 from tests.fixtures.test_jobs import read_batch_result, read_counts
-from tests.kube import seed
+from tests.kube import seed, substitutions
 from tests.kube.cli import conf_copy, hadoop_conf_dir, run_flink
 
 LEADER = "control-plane.alpha.kubernetes.io/leader"
@@ -90,6 +90,28 @@ def submit_streaming(native, tmp_path, cluster_id: str, streaming_job_jar: Path,
 
 
 # ---- the kubelet's own mechanics (no JVM) -----------------------------------------------------
+
+
+@pytest.mark.parametrize("major", [1, 2])
+def test_substitutions_touch_only_documented_keys(tmp_path, major):
+    local = substitutions.Local(kubeconfig=tmp_path / "kc", jar_dir=tmp_path / "usrlib",
+                                hdfs_root=tmp_path / "hdfs", artifacts_dir=tmp_path / "art")
+    conf = {"pipeline.jars": "local:///opt/flink/usrlib/A.jar",
+            "high-availability.storageDir": "hdfs://dc/flink/recovery", "fs.default-scheme": "hdfs://dc",
+            "state.backend.type": "hashmap", "taskmanager.numberOfTaskSlots": "1",
+            "kubernetes.container.image.ref": "flink:1"}
+    jm = substitutions.jobmanager(conf, local, major, tmp_path / "conf", 1, 2, 3)
+    tm = substitutions.taskmanager(conf, local, major, 1)
+    assert jm["pipeline.jars"] == f"local://{tmp_path}/usrlib/A.jar"
+    assert jm["high-availability.storageDir"] == f"file://{tmp_path}/hdfs/dc/flink/recovery"
+    assert jm["fs.default-scheme"] == "file:///"
+    assert (jm["rest.port"], jm["jobmanager.rpc.port"], jm["blob.server.port"]) == ("3", "1", "2")
+    value_mapped = {"pipeline.jars", "high-availability.storageDir", "fs.default-scheme"}
+    for key in (set(jm) | set(tm)) - value_mapped:
+        assert key in substitutions.__doc__, f"substitution of {key} is not documented in substitutions.py"
+    assert not {"state.backend.type", "taskmanager.numberOfTaskSlots",
+                "kubernetes.container.image.ref"} & (set(jm) | set(tm))
+
 
 
 def test_kubelet_runs_restarts_and_stops_pods_of_a_deployment(native_k8s):

@@ -84,26 +84,47 @@ def _metric_names(group: dict) -> set[str]:
                                                    "push_failure_time_seconds")}
 
 
+def _push_time(group: dict) -> float:
+    return float(group["push_time_seconds"]["metrics"][0]["value"])
+
+
+def _series_labels(group: dict, prefix: str) -> list[dict]:
+    return [m["labels"] for name, fam in group.items() if name.startswith(prefix) for m in fam["metrics"]]
+
+
 def test_prometheus_reporter_pushes_jobmanager_and_taskmanager_groups(flink_cluster, flink_metrics_gateway):
-    conf = flink_cluster.rest("/jobmanager/config")
-    keys = {entry["key"]: entry["value"] for entry in conf}
-    assert keys["metrics.reporter.promgateway.factory.class"].endswith("PrometheusPushGatewayReporterFactory")
+    conf = {entry["key"]: entry["value"] for entry in flink_cluster.rest("/jobmanager/config")}
+    assert conf["metrics.reporter.promgateway.factory.class"].endswith("PrometheusPushGatewayReporterFactory")
     assert (flink_cluster.flink_home / "plugins" / "metrics-prometheus").is_dir()
+    # The TaskManager's series carry its resource id (sanitised the reporter's way): this cluster's TM pushed.
+    tm_id = re.sub(r"[^a-zA-Z0-9:_]", "_", flink_cluster.rest("/taskmanagers")["taskmanagers"][0]["id"])
 
-    def jm_and_tm_groups() -> tuple[dict, dict] | None:
-        groups = [g for g in _gateway_groups(flink_metrics_gateway.url)
-                  if g["labels"].get("job", "").startswith("flink")]
-        jm = [g for g in groups if any(n.startswith("flink_jobmanager_") for n in _metric_names(g))]
-        tm = [g for g in groups if any(n.startswith("flink_taskmanager_") for n in _metric_names(g))]
-        return (jm[0], tm[0]) if jm and tm else None
+    def groups_with(pred) -> list[dict]:
+        return [g for g in _gateway_groups(flink_metrics_gateway.url)
+                if g["labels"].get("job", "").startswith("flink") and pred(g)]
 
-    jm, tm = procs.wait_until(jm_and_tm_groups, 60, "JobManager and TaskManager groups in the Pushgateway",
-                              interval=0.5, procs=flink_cluster.processes)
+    def is_jm(g: dict) -> bool:
+        return any(n.startswith("flink_jobmanager_") for n in _metric_names(g))
+
+    def is_tm(g: dict) -> bool:
+        return any(labels.get("tm_id") == tm_id for labels in _series_labels(g, "flink_taskmanager_"))
+
+    procs.wait_until(lambda: groups_with(is_jm) and groups_with(is_tm), 60,
+                     f"JobManager and TaskManager (tm_id={tm_id}) groups", interval=0.5, procs=flink_cluster.processes)
+    first = {g["labels"]["job"]: _push_time(g) for g in groups_with(lambda g: is_jm(g) or is_tm(g))}
+
+    # Both keep pushing (interval 1 s); a group left over from an earlier process would not move.
+    def live(pred) -> list[dict]:
+        return [g for g in groups_with(pred) if _push_time(g) > first.get(g["labels"]["job"], float("inf"))]
+
+    jm, tm = procs.wait_until(lambda: (live(is_jm)[:1] + live(is_tm)[:1]) if live(is_jm) and live(is_tm) else None,
+                              30, "a second push of both groups", interval=0.5, procs=flink_cluster.processes)
     # randomJobNameSuffix: each process pushes under its own grouping key `flink<suffix>`.
     assert jm["labels"]["job"] != tm["labels"]["job"]
-    assert re.fullmatch(r"flink[0-9a-f]+", jm["labels"]["job"]), jm["labels"]
+    assert re.fullmatch(r"flink[0-9a-f]{32}", jm["labels"]["job"]), jm["labels"]
     assert "flink_jobmanager_Status_JVM_Memory_Heap_Used" in _metric_names(jm)
     assert "flink_taskmanager_Status_JVM_Memory_Heap_Used" in _metric_names(tm)
     # The reporter came from the plugins/ folder (2.x loads reporters through the plugin manager).
     jm_log = flink_cluster.jobmanager.log_tail(max_chars=10_000_000)
     assert "metrics-prometheus" in jm_log
+    assert "could not be found for reporter promgateway" not in jm_log

@@ -22,7 +22,7 @@ from flink_k8s.clients.kube import KubeError, KubeView
 from flink_k8s.core import observations as obs_parse
 from flink_k8s.core.catalogue import JobSpec
 from flink_k8s.core.flink_config import build_argv
-from flink_k8s.core.health import HealthReport, HealthThresholds, evaluate
+from flink_k8s.core.health import HealthReport, HealthThresholds, Reason, Verdict, evaluate
 from flink_k8s.core.observations import ClusterObservation, JobFacts
 from flink_k8s.core.redeploy import RedeployPlan, RedeployProgress, Restore, Step, StepKind
 
@@ -143,25 +143,47 @@ class FlinkControlPlane:
         return max(live or jobs, key=lambda j: j.start_time or datetime.min.replace(tzinfo=UTC))
 
     def observe_many(self, cluster_ids: Iterable[str], parallelism: int = 16) -> dict[str, ClusterObservation]:
-        ids = list(cluster_ids)
+        """Observe concurrently. A cluster whose Kubernetes objects could not be read is left out of the
+        result (an empty observation would read as "cluster missing"); `observe_failures` says why."""
+        ids = list(dict.fromkeys(cluster_ids))
         with ThreadPoolExecutor(max_workers=max(1, min(parallelism, len(ids) or 1))) as pool:
-            return dict(zip(ids, pool.map(self._observe_safely, ids), strict=True))
+            results = dict(zip(ids, pool.map(self._observe_safely, ids), strict=True))
+        return {cid: r for cid, r in results.items() if isinstance(r, ClusterObservation)}
 
-    def _observe_safely(self, cluster_id: str) -> ClusterObservation:
+    def observe_failures(self, cluster_ids: Iterable[str], parallelism: int = 16
+                         ) -> tuple[dict[str, ClusterObservation], dict[str, str]]:
+        """(observations, {cluster id: why it could not be observed}) — the honest form of observe_many."""
+        ids = list(dict.fromkeys(cluster_ids))
+        with ThreadPoolExecutor(max_workers=max(1, min(parallelism, len(ids) or 1))) as pool:
+            results = dict(zip(ids, pool.map(self._observe_safely, ids), strict=True))
+        return ({c: r for c, r in results.items() if isinstance(r, ClusterObservation)},
+                {c: r for c, r in results.items() if isinstance(r, str)})
+
+    def _observe_safely(self, cluster_id: str) -> ClusterObservation | str:
         try:
             return self.observe(cluster_id)
         except KubeError as exc:
-            return ClusterObservation(cluster_id=cluster_id, observed_at=self.clock(), rest_error=_short(exc))
+            return f"Kubernetes objects of {cluster_id} could not be read: {_short(exc)}"
 
     def health(self, job: JobSpec, history: Iterable[ClusterObservation] = ()) -> HealthReport:
         cluster_id = job.cluster_id or job.name
         return evaluate(self.observe(cluster_id), thresholds_for(job), self.clock(), tuple(history))
 
     def health_many(self, jobs: Iterable[JobSpec], parallelism: int = 16) -> dict[str, HealthReport]:
+        """Health of many jobs with concurrent observations. A cluster that could not be observed (API
+        errors past the retries) is UNHEALTHY with reason `observation_failed` — never MISSING."""
         jobs = list(jobs)
-        observed = self.observe_many([j.cluster_id or j.name for j in jobs], parallelism)
+        observed, failed = self.observe_failures([j.cluster_id or j.name for j in jobs], parallelism)
         now = self.clock()
-        return {j.name: evaluate(observed[j.cluster_id or j.name], thresholds_for(j), now) for j in jobs}
+        reports = {}
+        for j in jobs:
+            cid = j.cluster_id or j.name
+            if cid in failed:
+                reports[j.name] = HealthReport(cid, Verdict.UNHEALTHY,
+                                               (Reason(Verdict.UNHEALTHY, "observation_failed", failed[cid]),), now)
+            else:
+                reports[j.name] = evaluate(observed[cid], thresholds_for(j), now)
+        return reports
 
     # -- submission ------------------------------------------------------------------------------------------
 
@@ -297,7 +319,8 @@ class FlinkControlPlane:
                     progress = replace(progress, savepoint_trigger_id=trigger, savepoint_path=None)
                     store.save(cluster_id, progress)  # recorded BEFORE triggering: a crash can poll it later
                     with self.rest(cluster_id) as rest:
-                        rest.trigger_stop_with_savepoint(step.job_id, step.savepoint_dir, trigger_id=trigger)
+                        target = None if _has_savepoint_dir(rest) else step.savepoint_dir
+                        rest.trigger_stop_with_savepoint(step.job_id, target, trigger_id=trigger)
                 with self.rest(cluster_id) as rest:
                     path = rest.wait_for_savepoint(step.job_id, trigger, timeout)
                 progress = replace(progress, savepoint_path=path)
@@ -318,7 +341,7 @@ class FlinkControlPlane:
                                                     (Restore.SAVEPOINT, Restore.CHECKPOINT_PATH) else None)
                 if step.restore is Restore.SAVEPOINT and not savepoint:
                     raise ControlPlaneError(f"plan restores a savepoint but none was recorded for {cluster_id}")
-                progress = replace(progress, submit_started=True)
+                progress = replace(progress, submit_started=True, submitted_restore=step.restore)
                 store.save(cluster_id, progress)
                 result = self.submit(job, release, savepoint=savepoint, parallelism=parallelism, timeout=timeout)
                 summary["restored_from"] = savepoint
@@ -402,8 +425,10 @@ class ProgressStore:
 
     def load(self, cluster_id: str) -> RedeployProgress:
         raw = json.loads(self._read(cluster_id).get("progress", "{}"))
-        return RedeployProgress(**{k: raw[k] for k in ("savepoint_trigger_id", "savepoint_path", "submit_started")
-                                   if k in raw})
+        values = {k: raw[k] for k in ("savepoint_trigger_id", "savepoint_path", "submit_started") if k in raw}
+        if raw.get("submitted_restore"):  # the planner resumes the waits with the restore that was submitted
+            values["submitted_restore"] = Restore(raw["submitted_restore"])
+        return RedeployProgress(**values)
 
     def save(self, cluster_id: str, progress: RedeployProgress) -> None:
         data = self._read(cluster_id)
@@ -434,6 +459,21 @@ class ProgressStore:
         data = self._read(cluster_id)
         data["savepoints"] = json.dumps([i for i in json.loads(data.get("savepoints", "[]")) if i[0] not in gone])
         self._write(cluster_id, data)
+
+
+SAVEPOINT_DIR_KEYS = ("execution.checkpointing.savepoint-dir", "state.savepoints.dir")
+
+
+def _has_savepoint_dir(rest: FlinkRestClient) -> bool:
+    """Whether the running cluster has a default savepoint directory (the one its catalogue entry rendered).
+
+    Preferred over sending a directory: the cluster's own config is what the job was deployed with.
+    """
+    try:
+        entries = rest.request("GET", "/jobmanager/config") or []
+    except FlinkRestError:
+        return False
+    return any(e.get("key") in SAVEPOINT_DIR_KEYS and e.get("value") for e in entries)
 
 
 def _root_cause(rest: FlinkRestClient, job: JobFacts) -> str | None:

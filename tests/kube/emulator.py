@@ -30,6 +30,7 @@ from typing import Any
 import aiohttp
 import aiohttp.web
 import attrs
+import yaml
 from kmock import KubernetesEmulator, RawHandler, Request, resource
 
 from tests.kube import patches, selectors
@@ -184,8 +185,11 @@ class KubeEmulator(KubernetesEmulator):
             elif method == "PUT" and r.name is not None:
                 return aiohttp.web.json_response(self._replace(r, request.data))
             elif method == "PATCH" and r.name is not None:
+                body = request.data
+                if body is None and request.body.strip():  # server-side apply sends YAML
+                    body = yaml.safe_load(request.body)
                 return aiohttp.web.json_response(
-                    self._patch(r, request.data, raw.headers.get("Content-Type", "")))
+                    self._patch(r, body, raw.headers.get("Content-Type", "")))
             elif method == "DELETE" and r.name is not None:
                 return aiohttp.web.json_response(self._delete(r, request.data))
             elif method == "DELETE":
@@ -517,4 +521,7 @@ class KubeEmulator(KubernetesEmulator):
         assert request.resource is not None
         if request.resource.group == "":
             answer["groupVersion"] = request.resource.version  # the core group is "v1", not "/v1"
+        for entry in answer["resources"]:
+            if "/" in entry["name"]:  # subresources carry no short names (kubectl warns otherwise)
+                entry["shortNames"], entry["categories"] = [], []
         return answer

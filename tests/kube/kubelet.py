@@ -12,11 +12,16 @@ Flink relies on, and nothing more:
   from the FLINK_HOME matching the configuration Flink wrote, with the configuration of its
   ConfigMap volumes plus the documented substitutions of `substitutions.py`. Process exits are
   reflected into pod status; `restartPolicy: Always` (JobManager) restarts the container and
-  counts `restartCount`; deleted pods get SIGTERM, then SIGKILL after their grace period.
+  counts `restartCount` (CrashLoopBackOff 10 s…5 min from the second restart on; the first one is
+  immediate, unlike a real kubelet, to keep tests short); `Never` (TaskManagers) reports
+  Succeeded/Failed with the exit code; deleted pods get SIGTERM, then SIGKILL after their grace
+  period. Flink's own shutdown deletes its Deployment; the resulting SIGTERM races with Flink's
+  last cleanup exactly as on a real cluster.
 - kube-proxy/NodePort: the JobManager's REST port is the `<id>-rest` Service's nodePort (the
   emulator allocates one that is free on 127.0.0.1, and its Node's ExternalIP is 127.0.0.1), and
   the API server's service proxy is pointed at it.
-Garbage collection through ownerReferences is done by the emulator itself on delete.
+Garbage collection through ownerReferences is done by the emulator itself (on delete, and for
+objects created after all their owners are gone).
 
 It polls the API every `interval` seconds (level-triggered, like a controller's resync) instead of
 holding watches: simpler to stop, and no event can be missed.

@@ -21,7 +21,7 @@ has none of these, so these keys — and only these — are changed before a pro
 | user.artifacts.base-dir                             | /opt/flink/artifacts         | a temp dir                                   |
 | any `hdfs://<authority>/<path>` value               | HDFS                         | `file://<hdfs_root>/<authority>/<path>`      |
 | fs.default-scheme = hdfs://…                        | HDFS                         | `file:///`                                   |
-| env.java.opts.all (Flink 1.x only)                  | Java 11 image                | + the Java 17 `--add-opens/--add-exports`    |
+| env.java.opts (Flink 1.x only)                      | Java 11 image                | + the Java 17 `--add-opens/--add-exports`    |
 
 Everything else (HA, checkpointing, restart strategy, memory, metrics, labels …) is Flink's own.
 """
@@ -69,8 +69,8 @@ def _common(conf: dict[str, str], local: Local, flink_major: int) -> dict[str, s
         out["fs.default-scheme"] = "file:///"
     out["kubernetes.config.file"] = str(local.kubeconfig)
     out["user.artifacts.base-dir"] = str(local.artifacts_dir)
-    if flink_major < 2:
-        out["env.java.opts.all"] = f"{conf.get('env.java.opts.all', '')} {JAVA17_OPTS_FOR_1X}".strip()
+    if flink_major < 2:  # the key is `env.java.opts` before 1.17 (`env.java.opts.all` after)
+        out["env.java.opts"] = f"{conf.get('env.java.opts', '')} {JAVA17_OPTS_FOR_1X}".strip()
     return out
 
 

@@ -75,6 +75,7 @@ _K8S_CLIENT = "KubernetesClientException"
 _CONNECT_FAILURE = re.compile(
     r"Failed to connect to|java\.net\.ConnectException|UnknownHostException|NoRouteToHostException|"
     r"SocketTimeoutException|connect timed out|Connection refused")
+_HOST_PORT = re.compile(r"(?:to|refused:)\s+/?([\w.-]*/?[\w.:-]+:\d+)")
 _JM_SUBMISSION = re.compile(r"JobSubmissionException|RestClientException|Could not retrieve the execution result")
 
 
@@ -92,6 +93,7 @@ class CliOutput:
     root_cause: str | None = None  # last "Caused by:" line
     kubernetes_client_error: bool = False
     connect_failure: bool = False
+    connect_target: str | None = None  # first "host:port" a connection failure names
     jobmanager_submission_error: bool = False
     _expect_exception: bool = field(default=False, repr=False)
 
@@ -117,6 +119,8 @@ class CliOutput:
             self.kubernetes_client_error = True
         if _CONNECT_FAILURE.search(text):
             self.connect_failure = True
+            if self.connect_target is None and (m := _HOST_PORT.search(text)):
+                self.connect_target = m.group(1)
         if _JM_SUBMISSION.search(text):
             self.jobmanager_submission_error = True
 
@@ -180,12 +184,13 @@ def classify_failure(out: CliOutput, returncode: int, argv: Sequence[str], tail:
             argv, returncode, tail, out)
     if out.kubernetes_client_error and out.connect_failure:
         return ApiServerUnreachable(
-            "the Kubernetes API server could not be reached (check kubernetes.config.file / the kubeconfig's "
-            f"server URL and network): {out.root_cause or out.exception}", argv, returncode, tail, out)
+            f"the Kubernetes API server at {out.connect_target or '(address not printed)'} could not be reached "
+            f"(check kubernetes.config.file / the kubeconfig's server URL and the network): {out.root_cause}",
+            argv, returncode, tail, out)
     if out.connect_failure and out.jobmanager_submission_error:
         return JobManagerUnreachable(
-            f"the JobManager REST endpoint could not be reached: {out.root_cause or out.exception}",
-            argv, returncode, tail, out)
+            f"the JobManager REST endpoint at {out.connect_target or '(address not printed)'} could not be "
+            f"reached (check -m / rest.address and rest.port): {out.root_cause}", argv, returncode, tail, out)
     detail = out.exception or "no exception printed"
     if out.root_cause and out.root_cause not in detail:
         detail += f" (root cause: {out.root_cause})"

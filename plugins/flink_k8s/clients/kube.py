@@ -91,6 +91,7 @@ class KubeView:
         self.namespace = namespace
         self.retry = retry or RetryPolicy()
         self.request_timeout = request_timeout
+        _disable_silent_retries(api_client)
 
     # -- plumbing -----------------------------------------------------------------------------------------
 
@@ -283,6 +284,23 @@ class KubeView:
         base = (f"{cfg.host.rstrip('/')}/api/v1/namespaces/{self.namespace}/services/"
                 f"{cluster_id}-rest:{port}/proxy")
         return ProxyTarget(base_url=base, headers=headers, verify=verify, cert=cert)
+
+
+def _disable_silent_retries(api_client: Any) -> None:
+    """Turn off urllib3's default 3 silent retries per request on this client's connection pools.
+
+    Why: KubeView retries itself (bounded, logged, 5xx too). Without this, each of its attempts hides up to
+    four HTTP tries, so a hanging API server costs attempts x 4 x request_timeout (measured: 4 x the
+    timeout per attempt) before KubeUnavailable. A client configured with explicit `retries` is left alone.
+    """
+    rest = getattr(api_client, "rest_client", None)
+    pool_manager = getattr(rest, "pool_manager", None)
+    configuration = getattr(api_client, "configuration", None)
+    if pool_manager is None or getattr(configuration, "retries", None) is not None:
+        return
+    if pool_manager.connection_pool_kw.get("retries") is not False:
+        pool_manager.connection_pool_kw["retries"] = False
+        pool_manager.clear()  # pools created before keep their own retries: drop them (idle connections only)
 
 
 def rest_port(service: dict) -> int:

@@ -28,6 +28,8 @@ SAMPLE_RELEASE = "0"
 def release(value: object) -> str:
     """A release label substituted into `{release}`: a Docker tag's character set."""
     if isinstance(value, int) and not isinstance(value, bool):
+        if not 0 <= value < 10**18:  # str() of a huge int is slow and may raise; no tag is that long
+            raise Invalid("a numeric release must be between 0 and 10**18 - 1")
         value = str(value)
     text = argv_safe(value, max_len=128)
     if not _RELEASE.fullmatch(text):
@@ -72,10 +74,35 @@ _HOST = re.compile(rf"{_IMG_DOMAIN_COMPONENT}(?:\.{_IMG_DOMAIN_COMPONENT})*|\[[0
 _PATH = re.compile(r"[A-Za-z0-9._~%/+,=:@-]*")
 
 
+MAX_DECODE_ROUNDS = 3
+
+
 def _no_traversal(path: str) -> None:
-    decoded = unquote(unquote(path))
+    """The path as any layer may end up reading it must stay a plain path.
+
+    Percent-encoding is decoded until nothing changes (a filesystem, proxy or shell may decode once more
+    than we expect), at most MAX_DECODE_ROUNDS times; the result must have no '..' segment ('\\' counts
+    as a separator) and no control or non-ASCII character (an encoded NUL cuts a Java/C path short).
+    """
+    decoded = path
+    for _ in range(MAX_DECODE_ROUNDS):
+        once = unquote(decoded)  # invalid UTF-8 becomes U+FFFD, refused below
+        if once == decoded:
+            break
+        decoded = once
+    else:
+        if unquote(decoded) != decoded:
+            raise Invalid(f"percent-encoded more than {MAX_DECODE_ROUNDS} times; write the path plainly")
+    if any(not (" " < ch <= "~") for ch in decoded):
+        raise Invalid("percent-encoding must not hide whitespace, control or non-ASCII characters")
     if any(segment == ".." for segment in decoded.replace("\\", "/").split("/")):
         raise Invalid("'..' path segments are not allowed")
+
+
+def _check_port(netloc: str) -> None:
+    match = re.search(r":([0-9]*)$", netloc)
+    if match and not (match.group(1) and 0 < int(match.group(1)[:6]) < 65536):
+        raise Invalid("port must be 1-65535")
 
 
 def http_url(value: object) -> str:
@@ -118,8 +145,9 @@ def storage_uri(value: object, schemes: tuple[str, ...] = STORAGE_SCHEMES, need_
         raise Invalid("credentials in URIs are not allowed (they would be logged)")
     if parts.query or parts.fragment:
         raise Invalid("query strings and fragments are not allowed")
-    if parts.netloc and not _HOST.fullmatch(parts.netloc.rsplit(":", 1)[0] if re.search(r":[0-9]+$", parts.netloc) else parts.netloc):
+    if parts.netloc and not _HOST.fullmatch(parts.netloc.rsplit(":", 1)[0] if re.search(r":[0-9]*$", parts.netloc) else parts.netloc):
         raise Invalid("authority must be a host name[:port]")
+    _check_port(parts.netloc)
     if parts.scheme != "file" and not parts.netloc:
         raise Invalid("must name an authority (e.g. hdfs://namenode-or-nameservice/...)")
     if need_path and (not parts.path or parts.path == "/"):

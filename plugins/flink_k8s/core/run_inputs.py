@@ -6,6 +6,7 @@ the operators call these again. Rules are the catalogue's own (same argv safety)
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -17,6 +18,9 @@ from flink_k8s.core.validation import Invalid
 
 UPGRADE_MODES = ("stateless", "savepoint", "last-state")
 MAX_PARALLELISM = 32768
+MAX_PROGRAM_ARGS = 256  # the catalogue's own bound for program_args
+MAX_UNKNOWN_REPORTED = 10  # a conf with a million keys still gives a short, readable refusal
+_DECIMAL = re.compile(r"[0-9]{1,9}")  # ASCII digits only: str.isdigit() also accepts '²' and '٣'
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,15 @@ class RedeployInput:
     dry_run: bool
 
 
+def _shown(value: object) -> object:
+    """The value as a Problem may echo it: repr() of an int beyond 4300 digits (also inside a list) raises."""
+    try:
+        repr(value)
+    except ValueError:
+        return f"<{type(value).__name__} too large to show>"
+    return value
+
+
 def _strict_bool(value: object) -> bool:
     if not isinstance(value, bool):
         raise Invalid("must be true or false (a JSON boolean, not a string)")
@@ -40,7 +53,9 @@ def _strict_bool(value: object) -> bool:
 def _optional_parallelism(value: object) -> int | None:
     if value is None or value == "":
         return None
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str):  # templated operator arguments arrive as text
+        if not _DECIMAL.fullmatch(value.strip()):
+            raise Invalid(f"must be an integer between 1 and {MAX_PARALLELISM} (plain ASCII digits)")
         value = int(value.strip())
     return v.positive_int(value, MAX_PARALLELISM)
 
@@ -48,17 +63,23 @@ def _optional_parallelism(value: object) -> int | None:
 def validate_redeploy(conf: Mapping[str, object], catalogue: Catalogue) -> RedeployInput:
     """Form/conf of `flink_streaming_redeploy` -> RedeployInput, or ValidationError naming every bad field."""
     problems: list[Problem] = []
+    if not isinstance(conf, Mapping):
+        raise ValidationError([Problem(None, "conf", type(conf).__name__,
+                                       "must be a mapping of parameter name to value (a JSON object)")])
     known = {"job", "release", "upgrade_mode", "allow_state_loss", "allow_fallback_to_last_state",
              "parallelism", "restore_from", "dry_run"}
-    for key in conf:
-        if key not in known:
-            problems.append(Problem(None, f"conf.{key!s:.60}", conf[key], f"unknown parameter; expected one of "
-                                    f"{', '.join(sorted(known))}"))
+    unknown = [key for key in conf if key not in known]
+    for key in unknown[:MAX_UNKNOWN_REPORTED]:
+        problems.append(Problem(None, f"conf.{key!s:.60}", _shown(conf[key]), f"unknown parameter; expected one of "
+                                f"{', '.join(sorted(known))}"))
+    if len(unknown) > MAX_UNKNOWN_REPORTED:
+        problems.append(Problem(None, "conf", len(unknown), f"{len(unknown) - MAX_UNKNOWN_REPORTED} more unknown "
+                                "parameters not listed"))
     name = conf.get("job")
     job = None
     streaming = {j.name: j for j in catalogue.streaming_jobs()}
     if not isinstance(name, str) or name not in streaming:
-        problems.append(Problem(None, "job", name, f"must be one of the catalogue's streaming jobs: "
+        problems.append(Problem(None, "job", _shown(name), f"must be one of the catalogue's streaming jobs: "
                                 f"{', '.join(sorted(streaming)) or '(none)'}"))
     else:
         job = streaming[name]
@@ -80,7 +101,7 @@ def validate_redeploy(conf: Mapping[str, object], catalogue: Catalogue) -> Redep
         try:
             out[key] = check(conf[key])
         except Invalid as exc:
-            problems.append(Problem(name if job else None, key, conf[key], str(exc)))
+            problems.append(Problem(name if job else None, key, _shown(conf[key]), str(exc)))
     if problems or job is None:
         raise ValidationError(problems)
     return RedeployInput(
@@ -110,21 +131,24 @@ def validate_submit_overrides(job: JobSpec, release: object, parallelism: object
         try:
             out[0] = r.release(release)
         except Invalid as exc:
-            problems.append(Problem(job.name, "release", release, str(exc)))
+            problems.append(Problem(job.name, "release", _shown(release), str(exc)))
     try:
         out[1] = _optional_parallelism(parallelism)
     except Invalid as exc:
-        problems.append(Problem(job.name, "parallelism", parallelism, str(exc)))
+        problems.append(Problem(job.name, "parallelism", _shown(parallelism), str(exc)))
     if program_args is not None:
         if not isinstance(program_args, list | tuple):
-            problems.append(Problem(job.name, "program_args", program_args, "must be a list of strings"))
+            problems.append(Problem(job.name, "program_args", _shown(program_args), "must be a list of strings"))
+        elif len(program_args) > MAX_PROGRAM_ARGS:
+            problems.append(Problem(job.name, "program_args", len(program_args),
+                                    f"at most {MAX_PROGRAM_ARGS} program arguments"))
         else:
             args = []
             for i, arg in enumerate(program_args):
                 try:
                     args.append(v.argv_safe(arg, allow_leading_dash=True))
                 except Invalid as exc:
-                    problems.append(Problem(job.name, f"program_args[{i}]", arg, str(exc)))
+                    problems.append(Problem(job.name, f"program_args[{i}]", _shown(arg), str(exc)))
             out[2] = tuple(args)
     if problems:
         raise ValidationError(problems)

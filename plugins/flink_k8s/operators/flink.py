@@ -407,6 +407,6 @@ class FlinkHealthOperator(_FlinkJobOperator):
                   for name, r in reports.items()}
         context["ti"].xcom_push(key="verdicts", value=result)
         if bad:
-            raise RuntimeError("unhealthy: " + "; ".join(f"{n}: {r.verdict.name} ({r.summary()})"
+            raise RuntimeError("unhealthy: " + "; ".join(f"{n}: {r.verdict.name} ({r.summary})"
                                                          for n, r in bad.items()))
         return result

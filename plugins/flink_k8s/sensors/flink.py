@@ -88,7 +88,7 @@ class FlinkHealthSensor(_FlinkSensor):
 
         report = self.control_plane.health(self.job_spec)
         return {"done": report.verdict <= Verdict[self.max_verdict], "verdict": report.verdict.name,
-                "message": report.summary(), "checked_at": time.time()}
+                "message": report.summary, "checked_at": time.time()}
 
     def _trigger(self):
         from flink_k8s.triggers.flink import FlinkHealthTrigger

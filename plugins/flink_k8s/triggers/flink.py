@@ -90,5 +90,5 @@ class FlinkHealthTrigger(FlinkPollTrigger):
         job = load_job(self.check["job"], self.check.get("catalogue"))
         report = self._control_plane().health(job)
         limit = Verdict[self.check.get("max_verdict", "HEALTHY")]
-        return {"done": report.verdict <= limit, "verdict": report.verdict.name, "message": report.summary(),
+        return {"done": report.verdict <= limit, "verdict": report.verdict.name, "message": report.summary,
                 "reasons": [f"{r.severity.name}: {r.message}" for r in report.reasons]}

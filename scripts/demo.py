@@ -1,0 +1,106 @@
+"""`make demo`: the project's real flows on a local stack, through a real `airflow standalone`.
+
+Starts the Kubernetes API emulator + local kubelet (native-Kubernetes path: the real Flink 2.3.0 CLI deploys
+into the emulated API, real JobManager/TaskManager processes run what it deployed), a real Pushgateway,
+and `airflow standalone` on the repository's DAGs with the demo catalogue (include/demo/flink_jobs.yaml).
+Then it triggers, through the Airflow REST API: a batch run, a streaming deployment, a savepoint redeploy
+to a new release (state continuity shown), a health-monitor run and a Pushgateway cleanup; prints a
+summary, the UI URL and the admin password, and keeps everything running until Ctrl-C (or SIGTERM).
+
+Environment: DEMO_EXIT=1 exits after the summary (non-zero if a flow failed); DEMO_PORT=<port> for the UI
+(default 8080, else a free port); DEMO_RUN_TIMEOUT seconds per DAG run (default 900).
+State lives in .demo/ (recreated on every start): airflow/ (AIRFLOW_HOME), cluster/ (pods' files, job
+output, "hdfs"), logs/ (every process's log), kubeconfig.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO), str(REPO / "plugins")]  # `tests.kube`, `tests.fixtures`, `flink_k8s`
+
+from demo_airflow import AirflowApi, admin_password  # noqa: E402
+from demo_flows import FlowResult, Flows, push_stale_groups  # noqa: E402
+from demo_stack import DemoError, Stack, preflight  # noqa: E402
+
+PATH_LABEL = "native-Kubernetes path on the local harness (emulated API + real Flink processes)"
+
+
+def _terminate(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)  # unwinds into main()'s finally: everything is stopped
+
+
+def _wants_exit() -> bool:
+    return os.environ.get("DEMO_EXIT", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def print_summary(results: list[FlowResult], stack: Stack, password: str, wall_s: float) -> None:
+    print()
+    print("=" * 100)
+    print(f"flink-k8s-airflow demo — {PATH_LABEL}")
+    print("=" * 100)
+    for r in results:
+        duration = f"{r.duration_s:.0f}s" if r.duration_s is not None else "-"
+        print(f"{'OK  ' if r.ok else 'FAIL'} {r.title:<34} {r.state:<8} {duration:>6}   {r.dag_id} {r.run_id}")
+        for fact in r.facts:
+            print(f"       - {fact}")
+    print("-" * 100)
+    startup = ", ".join(f"{k} {v:.0f}s" for k, v in stack.timings.items())
+    print(f"start-up: {startup}; total so far {wall_s:.0f}s")
+    print(f"Airflow UI:  {stack.ui_url}   user: admin   password: {password}")
+    print(f"Kubernetes:  KUBECONFIG={stack.kubeconfig} kubectl get deploy,pods,svc,configmaps")
+    print(f"Job output:  {stack.output_dir}    process logs: {stack.log_dir}")
+    print(f"Catalogue:   {stack.catalogue}")
+    print("=" * 100)
+
+
+def main() -> int:
+    t0 = time.monotonic()
+    signal.signal(signal.SIGTERM, _terminate)
+    stack = Stack()
+    code = 1
+    try:
+        print(f"flink-k8s-airflow demo: {PATH_LABEL}", flush=True)
+        preflight()
+        stack.start()
+        stale = push_stale_groups(stack.gateway.url)
+        pushed_at = time.time()
+        password = admin_password(stack.airflow_home)
+        api = AirflowApi(stack.ui_url, "admin", password)
+        api.login()
+        flows = Flows(api, stack, stale, pushed_at)
+        flows.wait_for_dags()
+        results = flows.run_all()
+        print_summary(results, stack, password, time.monotonic() - t0)
+        code = 0 if all(r.ok for r in results) else 1
+        if _wants_exit():
+            return code
+        print("The demo keeps running; press Ctrl-C to stop everything.", flush=True)
+        while stack.airflow is not None and stack.airflow.alive():
+            time.sleep(1.0)
+        print(f"airflow standalone exited; see {stack.airflow.log_path if stack.airflow else stack.log_dir}")
+        return 1
+    except DemoError as exc:
+        print(f"demo: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\nCtrl-C: stopping", flush=True)
+        return code
+    except AssertionError as exc:  # procs.wait_until deadlines: name what did not come up
+        print(f"demo: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not abort the clean-up
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        print("Stopping Airflow, Flink processes, Pushgateway and the Kubernetes API emulator ...", flush=True)
+        stack.stop()
+        print(f"Stopped everything (demo ran {time.monotonic() - t0:.0f}s).", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
