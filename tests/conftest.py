@@ -14,6 +14,7 @@ pytest_plugins = [
     "tests.fixtures.test_jobs",
     "tests.fixtures.pushgateway",
     "tests.fixtures.k8s",
+    "tests.fixtures.native_catalogue",
 ]
 
 

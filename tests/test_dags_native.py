@@ -7,65 +7,15 @@ runs the repository's DAG files. The catalogue is a test catalogue (Flink 2.3, s
 
 from __future__ import annotations
 
-import textwrap
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from tests.fixtures.paths import FLINK_23
 from tests.fixtures.procs import wait_until
 from tests.fixtures.test_jobs import FAILURE_MESSAGE, read_batch_result, read_counts
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def flink_env(native_k8s, k8s_airflow_conn, monkeypatch, tmp_path, streaming_job_jar, batch_job_jar,
-              failing_job_jar, airflow_db):
-    """A catalogue for this test's namespace + the env the DAGs read (catalogue, FLINK_HOME, connection)."""
-    ns = native_k8s.api.namespace
-    native_k8s.add_jar("streaming.jar", streaming_job_jar)
-    native_k8s.add_jar("batch.jar", batch_job_jar)
-    native_k8s.add_jar("failing.jar", failing_job_jar)
-    out = tmp_path / "out"
-    catalogue = tmp_path / "flink_jobs.yaml"
-    catalogue.write_text(textwrap.dedent(f"""
-        defaults:
-          flink_version: "2.3"
-          namespace: {ns}
-          service_account: flink-sa
-          image: "flink-test:{{release}}"
-          parallelism: 1
-          jobmanager: {{cpu: 0.5, process_memory: 1024m}}
-          taskmanager: {{cpu: 0.5, slots: 1, process_memory: 1280m}}
-          rest_service: {{exposed_type: ClusterIP}}
-          restart_strategy: {{type: none}}
-        jobs:
-          stream:
-            kind: streaming
-            upgrade_mode: savepoint
-            cluster_id: stream-{ns[-6:]}
-            jar_uri: local:///opt/flink/usrlib/streaming.jar
-            program_args: [--output, "{out}/stream", --rate, "20", --checkpoint-interval-ms, "1000"]
-            high_availability: {{enabled: true, storage_dir: "hdfs://datacluster/flink/recovery"}}
-            checkpointing: {{dir: "hdfs://datacluster/flink/checkpoints", interval: 1s}}
-            savepoint_dir: hdfs://datacluster/flink/savepoints/stream
-            savepoints_to_keep: 2
-          nightly:
-            kind: batch
-            jar_uri: local:///opt/flink/usrlib/batch.jar
-            program_args: [--output, "{out}/nightly", --records, "2000"]
-          broken:
-            kind: batch
-            jar_uri: local:///opt/flink/usrlib/failing.jar
-            program_args: [--fail-after, "3"]
-        """))
-    monkeypatch.setenv("FLINK_K8S_CATALOGUE", str(catalogue))
-    monkeypatch.setenv("FLINK_HOME", str(FLINK_23))
-    monkeypatch.setenv("FLINK_K8S_HEALTH_SCHEDULE", "@once")
-    monkeypatch.setenv("FLINK_K8S_BATCH_RETRIES", "0")
-    return {"ns": ns, "out": out, "cluster": f"stream-{ns[-6:]}", "native": native_k8s}
 
 
 def _deployments(native) -> list[str]:

@@ -215,6 +215,85 @@ def test_dependents_created_after_their_owner_is_gone_are_collected(k8s_api):
     assert k8s_api.core.list_namespaced_pod(ns).items == []
 
 
+def _pod(name: str, node: str | None = "local-node", grace: int | None = None, owner: dict | None = None) -> dict:
+    spec: dict = {"containers": [{"name": "c", "image": "i"}]}
+    if node:
+        spec["nodeName"] = node
+    if grace is not None:
+        spec["terminationGracePeriodSeconds"] = grace
+    return {"metadata": {"name": name, "ownerReferences": [owner] if owner else []}, "spec": spec}
+
+
+def _pod_names(k8s_api) -> list[str]:
+    return [p.metadata.name for p in k8s_api.core.list_namespaced_pod(k8s_api.namespace).items]
+
+
+def test_graceful_pod_delete_keeps_the_pod_until_its_kubelet_deletes_it(k8s_api):
+    ns = k8s_api.namespace
+    created = k8s_api.core.create_namespaced_pod(ns, _pod("p"))
+    assert created.spec.termination_grace_period_seconds == 30  # defaulted like a real API server
+    k8s_api.core.patch_namespaced_pod_status("p", ns, {"status": {"phase": "Running"}})
+    start = k8s_api.core.list_namespaced_pod(ns).metadata.resource_version
+
+    marked = k8s_api.core.delete_namespaced_pod("p", ns)
+    assert marked.metadata.deletion_timestamp and marked.metadata.deletion_grace_period_seconds == 30
+    pod = k8s_api.core.read_namespaced_pod("p", ns)  # still there: "Terminating", phase unchanged
+    assert pod.metadata.deletion_timestamp and pod.status.phase == "Running"
+    # The kubelet's status updates keep it; a longer grace period never extends it, a shorter one does.
+    k8s_api.core.patch_namespaced_pod_status("p", ns, {"status": {"podIP": "127.0.0.1"}})
+    assert k8s_api.core.delete_namespaced_pod("p", ns, grace_period_seconds=60).metadata \
+        .deletion_grace_period_seconds == 30
+    assert k8s_api.core.delete_namespaced_pod("p", ns, body=client.V1DeleteOptions(
+        grace_period_seconds=5)).metadata.deletion_grace_period_seconds == 5
+    assert _pod_names(k8s_api) == ["p"]
+
+    # The kubelet's final delete: grace period 0, preconditioned on the uid of the pod it ran.
+    with pytest.raises(ApiException) as other_uid:
+        k8s_api.core.delete_namespaced_pod("p", ns, body=client.V1DeleteOptions(
+            grace_period_seconds=0, preconditions=client.V1Preconditions(uid="another-pod")))
+    assert other_uid.value.status == 409 and _error(other_uid.value)["reason"] == "Conflict"
+    k8s_api.core.delete_namespaced_pod("p", ns, body=client.V1DeleteOptions(
+        grace_period_seconds=0, preconditions=client.V1Preconditions(uid=created.metadata.uid)))
+    assert _pod_names(k8s_api) == []
+    seen = [e["type"] for e in watch.Watch().stream(k8s_api.core.list_namespaced_pod, ns,
+                                                    resource_version=start, timeout_seconds=1)]
+    assert seen == ["MODIFIED"] * 3 + ["DELETED"]  # marked, status, shortened; then removed
+
+
+def test_unscheduled_terminated_and_force_deleted_pods_go_at_once(k8s_api):
+    ns = k8s_api.namespace
+    k8s_api.core.create_namespaced_pod(ns, _pod("pending", node=None))
+    k8s_api.core.create_namespaced_pod(ns, _pod("done"))
+    k8s_api.core.patch_namespaced_pod_status("done", ns, {"status": {"phase": "Succeeded"}})
+    k8s_api.core.create_namespaced_pod(ns, _pod("forced"))
+    k8s_api.core.create_namespaced_pod(ns, _pod("no-grace", grace=0))
+    k8s_api.core.delete_namespaced_pod("pending", ns)
+    k8s_api.core.delete_namespaced_pod("done", ns)
+    k8s_api.core.delete_namespaced_pod("forced", ns, grace_period_seconds=0)
+    k8s_api.core.delete_namespaced_pod("no-grace", ns)
+    assert _pod_names(k8s_api) == []
+
+
+def test_garbage_collection_marks_the_scheduled_pods_of_a_deleted_owner(k8s_api):
+    ns = k8s_api.namespace
+    dep = k8s_api.apps.create_namespaced_deployment(ns, {
+        "metadata": {"name": "demo"},
+        "spec": {"selector": {"matchLabels": {"app": "demo"}},
+                 "template": {"metadata": {"labels": {"app": "demo"}},
+                              "spec": {"containers": [{"name": "c", "image": "i"}]}}}})
+    owner = {"apiVersion": "apps/v1", "kind": "Deployment", "name": "demo", "uid": dep.metadata.uid}
+    k8s_api.core.create_namespaced_pod(ns, _pod("running", grace=7, owner=owner))
+    k8s_api.core.create_namespaced_pod(ns, _pod("unscheduled", node=None, owner=owner))
+    k8s_api.core.create_namespaced_config_map(ns, {"metadata": {"name": "cm", "ownerReferences": [owner]}})
+    k8s_api.apps.delete_namespaced_deployment("demo", ns)
+    assert k8s_api.core.list_namespaced_config_map(ns).items == []  # other kinds: removed at once
+    assert _pod_names(k8s_api) == ["running"]
+    pod = k8s_api.core.read_namespaced_pod("running", ns)
+    assert pod.metadata.deletion_timestamp and pod.metadata.deletion_grace_period_seconds == 7
+    k8s_api.core.delete_namespaced_pod("running", ns, grace_period_seconds=0)
+    assert _pod_names(k8s_api) == []
+
+
 def test_pod_status_subresource_and_logs(k8s_api):
     ns = k8s_api.namespace
     pod = k8s_api.core.create_namespaced_pod(ns, {

@@ -18,6 +18,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from kubernetes import watch
 
 from tests.fixtures.paths import FLINK_23, FLINK_115
 from tests.fixtures.procs import wait_until
@@ -114,47 +115,121 @@ def test_substitutions_touch_only_documented_keys(tmp_path, major):
 
 
 
-def test_kubelet_runs_restarts_and_stops_pods_of_a_deployment(native_k8s):
-    api, ns = native_k8s.api, native_k8s.api.namespace
-    labels = {"app": "fake", "component": "jobmanager", "type": "flink-native-kubernetes"}
+def fake_cluster(api, name: str, command: str, grace: int | None = None, config: bool = True):
+    """What the Flink CLI creates, with a plain bash container: Deployment, `<name>-rest`, ConfigMap."""
+    ns = api.namespace
+    labels = {"app": name, "component": "jobmanager", "type": "flink-native-kubernetes"}
+    spec = {"containers": [{"name": "flink-main-container", "image": "x", "args": ["bash", "-c", command],
+                            "volumeMounts": [{"name": "conf", "mountPath": "/opt/flink/conf"}]}],
+            "volumes": [{"name": "conf", "configMap": {"name": f"flink-config-{name}"}}]}
+    if grace is not None:
+        spec["terminationGracePeriodSeconds"] = grace
     dep = api.apps.create_namespaced_deployment(ns, {
-        "metadata": {"name": "fake", "labels": labels},
-        "spec": {"replicas": 1, "selector": {"matchLabels": labels}, "template": {
-            "metadata": {"labels": labels},
-            "spec": {"containers": [{"name": "flink-main-container", "image": "x",
-                                     "args": ["bash", "-c", "echo started; exec sleep 600"],
-                                     "volumeMounts": [{"name": "conf", "mountPath": "/opt/flink/conf"}]}],
-                     "volumes": [{"name": "conf", "configMap": {"name": "flink-config-fake"}}]}}}})
-    owner = [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "fake", "uid": dep.metadata.uid}]
-    api.core.create_namespaced_service(ns, {"metadata": {"name": "fake-rest", "ownerReferences": owner},
+        "metadata": {"name": name, "labels": labels},
+        "spec": {"replicas": 1, "selector": {"matchLabels": labels},
+                 "template": {"metadata": {"labels": labels}, "spec": spec}}})
+    owner = [{"apiVersion": "apps/v1", "kind": "Deployment", "name": name, "uid": dep.metadata.uid}]
+    api.core.create_namespaced_service(ns, {"metadata": {"name": f"{name}-rest", "ownerReferences": owner},
                                             "spec": {"type": "NodePort", "ports": [{"port": 8081}]}})
+    if config:
+        fake_config(api, name, owner)
+    return dep
+
+
+def fake_config(api, name: str, owner: list[dict]) -> None:
+    api.core.create_namespaced_config_map(api.namespace, {
+        "metadata": {"name": f"flink-config-{name}", "ownerReferences": owner},
+        "data": {"config.yaml": "rest:\n  port: 8081\n"}})
+
+
+def pods_of(native, dep) -> list:
+    return [p for p in native.api.core.list_namespaced_pod(native.api.namespace).items
+            if p.metadata.owner_references[0].uid == dep.metadata.uid]
+
+
+def running_pod(native, dep):
+    return wait_until(lambda: (p := pods_of(native, dep)) and p[0].status.phase == "Running" and p[0], 20,
+                      f"the pod of Deployment {dep.metadata.uid} to run")
+
+
+def proxy_backend(native, service: str) -> str | None:
+    return native.api.server.call(lambda e: e.service_backends.get((native.api.namespace, service)))
+
+
+# On SIGTERM it runs on until the test creates `release` (in the kubelet's working dir).
+SLOW_TO_STOP = ("trap 'echo terminating; until [ -e release ]; do sleep 0.1; done; exit 0' TERM; "
+                "echo started; sleep 600 & wait $!")
+
+
+def test_kubelet_runs_restarts_and_gracefully_stops_pods_of_a_deployment(native_k8s):
+    api, ns, kubelet = native_k8s.api, native_k8s.api.namespace, native_k8s.kubelet
+    dep = fake_cluster(api, "fake", SLOW_TO_STOP, config=False)
     # No pod runs before its ConfigMap volume exists, as with a real kubelet.
     wait_until(lambda: jm_pod(native_k8s, "fake"), 20, "the Deployment's pod")
-    assert native_k8s.kubelet.jobmanager("fake") is None
-    api.core.create_namespaced_config_map(ns, {"metadata": {"name": "flink-config-fake", "ownerReferences": owner},
-                                               "data": {"config.yaml": "rest:\n  port: 8081\n"}})
-    pod = wait_until(lambda: (p := jm_pod(native_k8s, "fake")) and p.status.phase == "Running" and p, 20,
-                     "the pod to run")
+    assert kubelet.jobmanager("fake") is None
+    fake_config(api, "fake", [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "fake",
+                               "uid": dep.metadata.uid}])
+    pod = running_pod(native_k8s, dep)
     assert pod.spec.node_name and pod.status.pod_ip == "127.0.0.1"
-    assert [o.uid for o in pod.metadata.owner_references] == [dep.metadata.uid]
     nodeport = api.core.read_namespaced_service("fake-rest", ns).spec.ports[0].node_port
     conf = (native_k8s.work_dir / "pods" / pod.metadata.name / "conf" / "config.yaml").read_text()
     assert f"rest.port: '{nodeport}'" in conf and "kubernetes.config.file" in conf
+    assert proxy_backend(native_k8s, "fake-rest") == f"http://127.0.0.1:{nodeport}"
     wait_until(lambda: "started" in api.core.read_namespaced_pod_log(pod.metadata.name, ns), 20, "pod log")
 
-    proc = native_k8s.kubelet.process(pod.metadata.name)
+    proc = kubelet.process(pod.metadata.name)
     os.killpg(proc.pid, signal.SIGKILL)
     restarted = wait_until(
         lambda: (s := jm_pod(native_k8s, "fake").status.container_statuses) and s[0].restart_count == 1 and s[0],
         20, "the container restart")
-    assert restarted.last_state.terminated.exit_code == -signal.SIGKILL
-    new_proc = native_k8s.kubelet.process(pod.metadata.name)
-    assert new_proc.pid != proc.pid and new_proc.alive()
+    assert restarted.last_state.terminated.exit_code == 128 + signal.SIGKILL  # 137, as a kubelet reports
+    old = kubelet.process(pod.metadata.name)
+    assert old.pid != proc.pid and old.alive()
+    wait_until(lambda: "started" in old.log_tail(), 20, "the restarted container's trap to be set")
 
-    api.apps.delete_namespaced_deployment("fake", ns)  # the garbage collector removes pod, cm, svc
-    wait_until(lambda: not new_proc.alive(), 20, "the process of the deleted pod to stop")
-    assert jm_pod(native_k8s, "fake") is None
+    # Deleting the Deployment: the garbage collector removes ConfigMap and Service at once but only
+    # marks the pod; the kubelet SIGTERMs it, and the pod stays "Terminating" while it runs on.
+    api.apps.delete_namespaced_deployment("fake", ns)
+    wait_until(lambda: "terminating" in old.log_tail(), 20, "SIGTERM to reach the container")
+    marked = api.core.read_namespaced_pod(pod.metadata.name, ns)
+    assert marked.metadata.deletion_timestamp and marked.status.phase == "Running"
+    assert marked.status.container_statuses[0].state.running is not None and old.alive()
     assert "flink-config-fake" not in configmaps(native_k8s)
+    assert proxy_backend(native_k8s, "fake-rest") is None  # a terminating pod is no endpoint
+
+    # A new cluster with the same id starts meanwhile; the old pod's removal must not touch it.
+    new_dep = fake_cluster(api, "fake", "echo started; exec sleep 600")
+    new_pod = running_pod(native_k8s, new_dep)
+    new_backend = f"http://127.0.0.1:{api.core.read_namespaced_service('fake-rest', ns).spec.ports[0].node_port}"
+    assert proxy_backend(native_k8s, "fake-rest") == new_backend
+    assert kubelet.jobmanager("fake").uid == new_pod.metadata.uid
+    (native_k8s.work_dir / "release").touch()
+    wait_until(lambda: [p.metadata.uid for p in api.core.list_namespaced_pod(ns).items] == [new_pod.metadata.uid],
+               20, "the old pod to be removed once its process exited")
+    assert old.popen.returncode == 0
+    wait_until(lambda: pod.metadata.uid in [r.uid for r in kubelet.gone], 20, "the kubelet to see it gone")
+    assert proxy_backend(native_k8s, "fake-rest") == new_backend
+    assert kubelet.process(new_pod.metadata.name).alive()
+
+
+def test_kubelet_kills_a_pod_ignoring_sigterm_at_its_grace_deadline(native_k8s):
+    api, ns = native_k8s.api, native_k8s.api.namespace
+    dep = fake_cluster(api, "stubborn", "trap '' TERM; echo started; exec sleep 600", grace=1)
+    pod = running_pod(native_k8s, dep)
+    proc = native_k8s.kubelet.process(pod.metadata.name)
+    wait_until(lambda: "started" in proc.log_tail(), 20, "the container to ignore SIGTERM")
+    since = api.core.list_namespaced_pod(ns).metadata.resource_version
+    api.apps.delete_namespaced_deployment("stubborn", ns)
+    events = []
+    for event in watch.Watch().stream(api.core.list_namespaced_pod, ns, resource_version=since, timeout_seconds=30):
+        events.append((event["type"], event["object"]))
+        if event["type"] == "DELETED":
+            break
+    assert events[0][0] == "MODIFIED" and events[0][1].metadata.deletion_grace_period_seconds == 1
+    assert events[-1][0] == "DELETED", "the pod was not removed after its grace period"
+    assert proc.popen.returncode == -signal.SIGKILL
+    final = events[-2][1].status  # the kubelet's last report before removing the pod
+    assert final.phase == "Failed" and final.container_statuses[0].state.terminated.exit_code == 137
 
 
 # ---- Flink 2.3.0, the real CLI, Kubernetes HA -------------------------------------------------

@@ -325,6 +325,7 @@ class FlinkControlPlane:
                     path = rest.wait_for_savepoint(step.job_id, trigger, timeout)
                 progress = replace(progress, savepoint_path=path)
                 store.save(cluster_id, progress)
+                store.remember_savepoint(cluster_id, path, self.clock())  # history sees it before retention runs
                 summary["savepoint"] = path
             elif step.kind is StepKind.DELETE_DEPLOYMENT:
                 self.kube.delete_deployment(cluster_id)
@@ -352,6 +353,8 @@ class FlinkControlPlane:
             elif step.kind is StepKind.WAIT_FIRST_CHECKPOINT:
                 summary["first_checkpoint"] = self.wait_first_checkpoint(cluster_id, restored_checkpoint, timeout)
             elif step.kind is StepKind.DISPOSE_OLD_SAVEPOINTS:
+                if progress.savepoint_path:  # resumed runs: the savepoint restored from counts as the newest
+                    store.remember_savepoint(cluster_id, progress.savepoint_path, self.clock())
                 summary["disposed_savepoints"] = self.dispose_old_savepoints(cluster_id, job, step.keep, store)
             on_step(step, "done")
         if progress.savepoint_path:

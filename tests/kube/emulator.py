@@ -9,7 +9,9 @@ PUT replace, uid/resourceVersion/creationTimestamp/generation, 409 Conflict on a
 resourceVersion (Flink's leader election and checkpoint pointers depend on it), watches that
 resume from a resourceVersion, `/version`, pod logs, `NotFound`/`AlreadyExists`/`Conflict` reasons,
 NodePort allocation with `status.loadBalancer`, a Node with an ExternalIP on loopback, cascading
-deletion through ownerReferences (the garbage collector) and namespaces, and the service proxy
+deletion through ownerReferences (the garbage collector) and namespaces, graceful pod deletion
+(a pod bound to a node stays, with `deletionTimestamp`, until its kubelet deletes it with grace
+period 0 — the redeploy waits on exactly that), and the service proxy
 `/api/v1/namespaces/<ns>/services/<svc>[:<port>]/proxy/<path>` to a registered local backend.
 """
 
@@ -55,13 +57,24 @@ class Route:
     sub: str | None
 
 
-def _now() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def _now(later_s: int = 0) -> str:
+    moment = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=later_s)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def status_body(code: int, reason: str, message: str, details: dict[str, Any] | None = None) -> dict:
     return {"apiVersion": "v1", "kind": "Status", "metadata": {}, "status": "Failure",
             "message": message, "reason": reason, "details": details or {}, "code": code}
+
+
+def _delete_options(body: Any, q: Any) -> dict[str, Any]:
+    """DeleteOptions from the body and the query (clients send either; the body wins)."""
+    options: dict[str, Any] = {k: q[k] for k in ("gracePeriodSeconds", "propagationPolicy") if k in q}
+    if isinstance(body, dict):
+        options.update({k: v for k, v in body.items() if v is not None})
+    if options.get("gracePeriodSeconds") is not None:
+        options["gracePeriodSeconds"] = int(options["gracePeriodSeconds"])
+    return options
 
 
 class ApiError(Exception):
@@ -191,9 +204,9 @@ class KubeEmulator(KubernetesEmulator):
                 return aiohttp.web.json_response(
                     self._patch(r, body, raw.headers.get("Content-Type", "")))
             elif method == "DELETE" and r.name is not None:
-                return aiohttp.web.json_response(self._delete(r, request.data))
+                return aiohttp.web.json_response(self._delete(r, _delete_options(request.data, q)))
             elif method == "DELETE":
-                return aiohttp.web.json_response(self._delete_collection(r, q))
+                return aiohttp.web.json_response(self._delete_collection(r, q, _delete_options(request.data, q)))
             else:
                 raise ApiError(405, "MethodNotAllowed", f"{method} is not supported on {raw.path}")
         return await self._watch(raw, r, q)
@@ -316,6 +329,7 @@ class KubeEmulator(KubernetesEmulator):
                     port.setdefault("nodePort", self._allocate_node_port())
             obj["status"] = {"loadBalancer": {}}
         elif res.plural == "pods":
+            obj.setdefault("spec", {}).setdefault("terminationGracePeriodSeconds", 30)
             obj["status"] = {"phase": "Pending"}
         elif res.plural == "namespaces":
             obj["status"] = {"phase": "Active"}
@@ -344,7 +358,8 @@ class KubeEmulator(KubernetesEmulator):
         elif has_status and "status" in current:
             new["status"] = current["status"]
         meta = new.setdefault("metadata", {})
-        for field in ("uid", "creationTimestamp", "namespace", "name", "generation", "deletionTimestamp"):
+        for field in ("uid", "creationTimestamp", "namespace", "name", "generation", "deletionTimestamp",
+                      "deletionGracePeriodSeconds"):
             if field in current["metadata"]:
                 meta[field] = current["metadata"][field]
             else:
@@ -355,8 +370,8 @@ class KubeEmulator(KubernetesEmulator):
         new["apiVersion"], new["kind"] = current["apiVersion"], current["kind"]
         key = self._key(r.res, r.namespace, r.name)
         self._store(key, new, "MODIFIED", current)
-        if meta.get("deletionTimestamp") and not meta.get("finalizers"):
-            self._remove(key, new)
+        if meta.get("deletionTimestamp") and not meta.get("finalizers") and not meta.get("deletionGracePeriodSeconds"):
+            self._remove(key, new)  # the last finalizer is gone (a terminating pod waits for its kubelet)
         return copy.deepcopy(new)
 
     def _replace(self, r: Route, body: Any) -> dict[str, Any]:
@@ -374,22 +389,49 @@ class KubeEmulator(KubernetesEmulator):
                                            f"{exc}") from exc
         return self._write(r, current, new)
 
-    def _delete(self, r: Route, body: Any) -> dict[str, Any]:
+    def _delete(self, r: Route, options: dict[str, Any]) -> dict[str, Any]:
         key = self._key(r.res, r.namespace, r.name)
         current = self._current(key)
         if current is None:
             raise self._not_found(r)
-        policy = body.get("propagationPolicy") if isinstance(body, dict) else None
-        if current["metadata"].get("finalizers"):
-            if not current["metadata"].get("deletionTimestamp"):
-                marked = copy.deepcopy(current)
-                marked["metadata"]["deletionTimestamp"] = _now()
-                marked["metadata"]["resourceVersion"] = self._next_rv()
-                self._store(key, marked, "MODIFIED", current)
-                return marked
+        wanted_uid = (options.get("preconditions") or {}).get("uid")
+        if wanted_uid and wanted_uid != current["metadata"]["uid"]:
+            raise ApiError(409, "Conflict", f'Precondition failed: UID in precondition: {wanted_uid}, UID in '
+                                            f'object meta: {current["metadata"]["uid"]}',
+                           {"name": r.name, "kind": r.res.plural})
+        return self._delete_object(key, current, options)
+
+    def _delete_object(self, key: tuple, current: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
+        """Remove the object, or mark it (deletionTimestamp) while finalizers or a kubelet hold it.
+
+        A pod bound to a node with a grace period > 0 stays until its kubelet has stopped the
+        containers and deletes it with gracePeriodSeconds=0; a second delete may only shorten it.
+        """
+        meta = current["metadata"]
+        grace = self._grace_period(key[0], current, options)
+        if grace == 0 and not meta.get("finalizers"):
+            self._remove(key, current, orphan=options.get("propagationPolicy") == "Orphan")
             return current
-        self._remove(key, current, orphan=policy == "Orphan")
-        return current
+        if meta.get("deletionTimestamp") and grace >= meta.get("deletionGracePeriodSeconds", 0):
+            return current
+        marked = copy.deepcopy(current)
+        marked["metadata"].update(deletionTimestamp=_now(grace), deletionGracePeriodSeconds=grace,
+                                  resourceVersion=self._next_rv())
+        self._store(key, marked, "MODIFIED", current)
+        return marked
+
+    @staticmethod
+    def _grace_period(res: resource, obj: dict[str, Any], options: dict[str, Any]) -> int:
+        """Seconds a pod's kubelet gets to stop it, as the pod registry decides; 0 = remove at once."""
+        if res.plural != "pods":
+            return 0
+        spec, phase = obj.get("spec") or {}, (obj.get("status") or {}).get("phase")
+        if not spec.get("nodeName") or phase in ("Succeeded", "Failed"):
+            return 0  # never bound to a node, or already terminated: nothing to stop
+        grace = options.get("gracePeriodSeconds")
+        if grace is None:
+            grace = spec.get("terminationGracePeriodSeconds", 30)
+        return 1 if int(grace) < 0 else int(grace)
 
     def _remove(self, key: tuple, current: dict[str, Any], orphan: bool = False) -> None:
         gone = copy.deepcopy(current)
@@ -411,13 +453,14 @@ class KubeEmulator(KubernetesEmulator):
                 if obj.deleted:
                     continue
                 owners = obj.raw.get("metadata", {}).get("ownerReferences") or []
-                if any(o.get("uid") == uid for o in owners):
-                    self._remove(other, obj.raw)
+                if any(o.get("uid") == uid for o in owners):  # the garbage collector's default delete
+                    self._delete_object(other, copy.deepcopy(obj.raw), {})
 
-    def _delete_collection(self, r: Route, q: Any) -> dict[str, Any]:
+    def _delete_collection(self, r: Route, q: Any, options: dict[str, Any]) -> dict[str, Any]:
         listed = self._list(r, q)
         for obj in listed["items"]:
-            self._remove(self._key(r.res, obj["metadata"].get("namespace"), obj["metadata"]["name"]), obj)
+            key = self._key(r.res, obj["metadata"].get("namespace"), obj["metadata"]["name"])
+            self._delete_object(key, obj, options)
         return listed
 
     def _log(self, r: Route) -> aiohttp.web.Response:

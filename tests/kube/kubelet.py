@@ -14,12 +14,17 @@ Flink relies on, and nothing more:
   reflected into pod status; `restartPolicy: Always` (JobManager) restarts the container and
   counts `restartCount` (CrashLoopBackOff 10 s…5 min from the second restart on; the first one is
   immediate, unlike a real kubelet, to keep tests short); `Never` (TaskManagers) reports
-  Succeeded/Failed with the exit code; deleted pods get SIGTERM, then SIGKILL after their grace
-  period. Flink's own shutdown deletes its Deployment; the resulting SIGTERM races with Flink's
-  last cleanup exactly as on a real cluster.
+  Succeeded/Failed with the exit code. Deletion is graceful, as on a real node: the API server
+  only marks a scheduled pod (`deletionTimestamp`, phase unchanged: "Terminating"); the kubelet
+  SIGTERMs the process group, SIGKILLs it at the grace deadline, and once the container has
+  exited reports its final status and deletes the pod with gracePeriodSeconds=0 (preconditioned
+  on its uid). So "the JobManager pod is gone" means its process has exited, which a redeploy
+  that reuses the cluster id relies on. Flink's own shutdown deletes its Deployment; the
+  resulting SIGTERM races with Flink's last cleanup exactly as on a real cluster.
 - kube-proxy/NodePort: the JobManager's REST port is the `<id>-rest` Service's nodePort (the
   emulator allocates one that is free on 127.0.0.1, and its Node's ExternalIP is 127.0.0.1), and
-  the API server's service proxy is pointed at it.
+  the API server's service proxy is pointed at it until that pod starts terminating. Ports and
+  proxy backends belong to one pod (by uid): a new cluster with the same id gets its own.
 Garbage collection through ownerReferences is done by the emulator itself (on delete, and for
 objects created after all their owners are gone).
 
@@ -59,6 +64,12 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
+def _exit_code(proc: procs.ManagedProcess) -> int:
+    """A container's exit code as a kubelet reports it: 128 + the signal for a killed process."""
+    code = proc.popen.returncode
+    return 128 - code if code < 0 else code
+
+
 @dataclass
 class PodRun:
     """One pod this kubelet runs: its process, restarts, and what was last reported."""
@@ -72,13 +83,9 @@ class PodRun:
     restarts: int = 0
     finished: bool = False  # terminal status reported; never restarted
     restart_at: float | None = None  # a restart is pending (CrashLoopBackOff) until this monotonic time
+    kill_at: float | None = None  # terminating: SIGTERM sent, SIGKILL due at this monotonic time
+    ports: tuple[int, int, int] | None = None  # JobManager: (rpc, blob, rest), kept across restarts
     exit_codes: list[int] = field(default_factory=list)
-
-
-@dataclass
-class Terminating:
-    proc: procs.ManagedProcess
-    kill_at: float
 
 
 class LocalKubelet:
@@ -96,9 +103,9 @@ class LocalKubelet:
         self.interval = interval
         self.pods: dict[str, PodRun] = {}  # by pod uid
         self.gone: list[PodRun] = []  # runs of deleted pods, oldest first (their logs stay on disk)
-        self.ports: dict[str, tuple[int, int, int]] = {}  # cluster id -> (rpc, blob, rest)
+        self.ports: dict[str, tuple[int, int, int]] = {}  # cluster id -> its latest JobManager's ports
         self.errors: list[str] = []
-        self._terminating: list[Terminating] = []
+        self._backends: dict[tuple[str, str], str] = {}  # service proxy key -> uid of the pod behind it
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=f"kubelet-{namespace}", daemon=True)
         self._api = config.new_client_from_config(str(kubeconfig))
@@ -115,11 +122,9 @@ class LocalKubelet:
         """Stop reconciling and every process this kubelet started (SIGTERM, then SIGKILL)."""
         self._stop.set()
         self._thread.join(timeout=30)
-        for run in self.pods.values():
-            if run.proc is not None:
+        for run in [*self.pods.values(), *self.gone]:
+            if run.proc is not None and run.proc.alive():
                 run.proc.stop(grace=5.0)
-        for term in self._terminating:
-            term.proc.stop(grace=1.0)
         self._api.close()
 
     def _loop(self) -> None:
@@ -142,8 +147,8 @@ class LocalKubelet:
         return None
 
     def jobmanager(self, cluster_id: str) -> PodRun | None:
-        """The current JobManager run of a cluster, else the latest one whose pod is gone."""
-        for run in [*self.pods.values(), *reversed(self.gone)]:
+        """The newest JobManager run of a cluster whose pod exists, else the latest one that is gone."""
+        for run in [*reversed(self.pods.values()), *reversed(self.gone)]:
             if run.cluster_id == cluster_id and run.role == "jobmanager":
                 return run
         return None
@@ -163,8 +168,8 @@ class LocalKubelet:
         for pod in pods:
             run = self.pods.get(pod.metadata.uid)
             if pod.metadata.deletion_timestamp:
-                continue
-            if run is None:
+                self._terminate(pod, run)
+            elif run is None:
                 self._start_pod(pod)
             elif run.restart_at is not None:
                 if time.monotonic() >= run.restart_at:
@@ -173,16 +178,20 @@ class LocalKubelet:
                 self._on_exit(pod, run)
         for uid in [uid for uid in self.pods if uid not in live]:
             self.gone.append(self.pods.pop(uid))
-            self._on_deleted(self.gone[-1])
-        self._reap_terminating()
+            self._on_removed(self.gone[-1])
+        self._enforce_deadlines()
 
     def _ensure_jobmanager_pod(self, dep: Any) -> None:
+        """One active pod per Deployment; like a ReplicaSet, a terminating pod does not count."""
+        if dep.metadata.deletion_timestamp:
+            return
         labels = dep.spec.template.metadata.labels or {}
         selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
-        owned = [p for p in self.core.list_namespaced_pod(self.namespace, label_selector=selector,
-                                                          _request_timeout=TIMEOUT).items
-                 if any(o.uid == dep.metadata.uid for o in p.metadata.owner_references or [])]
-        if owned:
+        active = [p for p in self.core.list_namespaced_pod(self.namespace, label_selector=selector,
+                                                           _request_timeout=TIMEOUT).items
+                  if any(o.uid == dep.metadata.uid for o in p.metadata.owner_references or [])
+                  and not p.metadata.deletion_timestamp]
+        if active:
             return
         template = self._api.sanitize_for_serialization(dep.spec.template)
         pod = {"metadata": {"name": f"{dep.metadata.name}-{uuid.uuid4().hex[:10]}-{uuid.uuid4().hex[:5]}",
@@ -193,7 +202,7 @@ class LocalKubelet:
                "spec": template["spec"]}
         self.core.create_namespaced_pod(self.namespace, pod, _request_timeout=TIMEOUT)
 
-    def _prepare(self, pod: Any, role: str, cluster_id: str) -> tuple[Path, Path, dict[str, Path]] | None:
+    def _prepare(self, pod: Any, run: PodRun) -> tuple[Path, Path, dict[str, Path]] | None:
         """Write the pod's ConfigMap volumes with the substitutions; None while something is missing."""
         volumes = self._volumes(pod)
         if volumes is None:
@@ -205,35 +214,35 @@ class LocalKubelet:
         conf_name = next(n for n in flinkconf.CONF_FILES if (conf_dir / n).exists())
         major = 2 if conf_name == "config.yaml" else 1
         conf = flinkconf.parse(conf_name, (conf_dir / conf_name).read_text())
-        if role == "jobmanager":
-            ports = self._jobmanager_ports(cluster_id)
-            if ports is None:
+        if run.role == "jobmanager":
+            run.ports = run.ports or self._jobmanager_ports(run.cluster_id)
+            if run.ports is None:
                 return None  # the `<id>-rest` Service is not there yet
-            overrides = substitutions.jobmanager(conf, self.local, major, conf_dir, *ports)
+            self.ports[run.cluster_id] = run.ports
+            overrides = substitutions.jobmanager(conf, self.local, major, conf_dir, *run.ports)
         else:
-            jm_ports = self.ports.get(cluster_id)
+            jm_ports = self.ports.get(run.cluster_id)
             overrides = substitutions.taskmanager(conf, self.local, major, jm_ports[0] if jm_ports else None)
         (conf_dir / conf_name).write_text(flinkconf.render(conf_name, {**conf, **overrides}))
         return self.flink_homes[conf_name], conf_dir, volumes
 
     def _start_pod(self, pod: Any) -> None:
         labels = pod.metadata.labels or {}
-        role = labels.get("component", "")
-        cluster_id = labels.get("app", "")
-        prepared = self._prepare(pod, role, cluster_id)
+        grace = pod.spec.termination_grace_period_seconds
+        run = PodRun(name=pod.metadata.name, uid=pod.metadata.uid, cluster_id=labels.get("app", ""),
+                     role=labels.get("component", ""), restart_policy=pod.spec.restart_policy or "Always",
+                     grace=float(30 if grace is None else grace))
+        prepared = self._prepare(pod, run)
         if prepared is None:
             return
-        run = PodRun(name=pod.metadata.name, uid=pod.metadata.uid, cluster_id=cluster_id, role=role,
-                     restart_policy=pod.spec.restart_policy or "Always",
-                     grace=float(pod.spec.termination_grace_period_seconds or 30))
         self.pods[run.uid] = run
         self.core.patch_namespaced_pod(run.name, self.namespace, {"spec": {"nodeName": NODE_NAME}},
                                        _request_timeout=TIMEOUT)
         self._launch(pod, run, *prepared)
-        if role == "jobmanager":
-            rest = f"http://127.0.0.1:{self.ports[cluster_id][2]}"
-            self.server.call(lambda e: e.service_backends.__setitem__((self.namespace, f"{cluster_id}-rest"),
-                                                                      rest))
+        if run.role == "jobmanager" and run.ports is not None:
+            key, rest = (self.namespace, f"{run.cluster_id}-rest"), f"http://127.0.0.1:{run.ports[2]}"
+            self._backends[key] = run.uid
+            self.server.call(lambda e: e.service_backends.__setitem__(key, rest))
 
     def _volumes(self, pod: Any) -> dict[str, Path] | None:
         """ConfigMap volumes written to local dirs: mountPath -> dir (None if a ConfigMap is missing)."""
@@ -261,17 +270,16 @@ class LocalKubelet:
         return result
 
     def _jobmanager_ports(self, cluster_id: str) -> tuple[int, int, int] | None:
-        if cluster_id not in self.ports:
-            try:
-                svc = self.core.read_namespaced_service(f"{cluster_id}-rest", self.namespace,
-                                                        _request_timeout=TIMEOUT)
-            except ApiException as exc:
-                if exc.status == 404:
-                    return None
-                raise
-            node_port = next((p.node_port for p in svc.spec.ports or [] if p.node_port), None)
-            self.ports[cluster_id] = (procs.free_port(), procs.free_port(), node_port or procs.free_port())
-        return self.ports[cluster_id]
+        """Fresh (rpc, blob, rest) ports for a new JobManager pod; rest = the current Service's nodePort."""
+        try:
+            svc = self.core.read_namespaced_service(f"{cluster_id}-rest", self.namespace,
+                                                    _request_timeout=TIMEOUT)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        node_port = next((p.node_port for p in svc.spec.ports or [] if p.node_port), None)
+        return procs.free_port(), procs.free_port(), node_port or procs.free_port()
 
     def _env(self, pod: Any, run: PodRun, flink_home: Path, conf_dir: Path,
              volumes: dict[str, Path]) -> dict[str, str]:
@@ -336,15 +344,16 @@ class LocalKubelet:
 
     def _on_exit(self, pod: Any, run: PodRun) -> None:
         assert run.proc is not None
-        code = run.proc.popen.returncode
-        run.exit_codes.append(code)
-        try:  # the JobManager deletes its own Deployment (and so this pod) before it exits
-            self.core.read_namespaced_pod(run.name, self.namespace, _request_timeout=TIMEOUT)
+        try:  # the JobManager deletes its own Deployment (and so marks this pod) before it exits
+            if self.core.read_namespaced_pod(run.name, self.namespace,
+                                             _request_timeout=TIMEOUT).metadata.deletion_timestamp:
+                return  # terminating: no restart; `_terminate` reports and removes it
         except ApiException as exc:
             if exc.status == 404:
-                run.finished = True
                 return
             raise
+        code = _exit_code(run.proc)
+        run.exit_codes.append(code)
         restart = run.restart_policy == "Always" or (run.restart_policy == "OnFailure" and code != 0)
         if restart:
             # CrashLoopBackOff: 10 s doubling to 5 min, except that the first restart is immediate
@@ -354,6 +363,9 @@ class LocalKubelet:
             if delay:
                 self._report_waiting(run, code)
             return
+        self._report_terminated(run, code)
+
+    def _report_terminated(self, run: PodRun, code: int) -> None:
         run.finished = True
         now = _now()
         self.core.patch_namespaced_pod_status(run.name, self.namespace, {"status": {
@@ -368,7 +380,7 @@ class LocalKubelet:
     def _restart(self, pod: Any, run: PodRun) -> None:
         run.restart_at = None
         run.restarts += 1
-        prepared = self._prepare(pod, run.role, run.cluster_id)
+        prepared = self._prepare(pod, run)
         if prepared is None:
             raise RuntimeError(f"pod {run.name}: its ConfigMaps disappeared, cannot restart it")
         self._launch(pod, run, *prepared, last_exit=run.exit_codes[-1])
@@ -384,25 +396,58 @@ class LocalKubelet:
                 "lastState": {"terminated": {"exitCode": code, "reason": "Error" if code else "Completed",
                                              "finishedAt": now}}}]}}, _request_timeout=TIMEOUT)
 
-    def _on_deleted(self, run: PodRun) -> None:
+    # ---- deletion --------------------------------------------------------------------------------
+
+    def _terminate(self, pod: Any, run: PodRun | None) -> None:
+        """A pod marked for deletion: stop its container, then remove the object (grace period 0)."""
+        if run is not None and run.proc is not None:
+            if run.kill_at is None:
+                self._stop_container(run, float(pod.metadata.deletion_grace_period_seconds or 0))
+            if run.proc.alive():
+                return  # still shutting down: the pod stays "Terminating" (see `_enforce_deadlines`)
+            run.proc.stop(grace=1.0)  # the container's main process is gone: so is the rest of it
+            if not run.finished:
+                self._report_terminated(run, _exit_code(run.proc))
+        try:
+            self.core.delete_namespaced_pod(pod.metadata.name, self.namespace, body=client.V1DeleteOptions(
+                grace_period_seconds=0, preconditions=client.V1Preconditions(uid=pod.metadata.uid)),
+                _request_timeout=TIMEOUT)
+        except ApiException as exc:
+            if exc.status not in (404, 409):  # already removed (force delete), or a new pod of that name
+                raise
+
+    def _stop_container(self, run: PodRun, grace: float) -> None:
+        """SIGTERM the process group once; no restart; SIGKILL is due `grace` seconds from now."""
+        run.kill_at = time.monotonic() + grace
+        run.restart_at = None
+        self._release_backend(run)
         if run.proc is not None and run.proc.alive():
             try:
                 os.killpg(run.proc.pid, signal.SIGTERM)
             except ProcessLookupError:
-                return
-            self._terminating.append(Terminating(run.proc, time.monotonic() + run.grace))
-        key = (self.namespace, f"{run.cluster_id}-rest")
-        if run.role == "jobmanager":
-            self.server.call(lambda e: e.service_backends.pop(key, None))
+                pass
 
-    def _reap_terminating(self) -> None:
-        for term in list(self._terminating):
-            if not term.proc.alive():
-                term.proc.popen.wait()
-                self._terminating.remove(term)
-            elif time.monotonic() > term.kill_at:
-                term.proc.stop(grace=1.0)
-                self._terminating.remove(term)
+    def _enforce_deadlines(self) -> None:
+        for run in [*self.pods.values(), *self.gone]:
+            if run.kill_at is not None and time.monotonic() >= run.kill_at and run.proc is not None \
+                    and run.proc.alive():
+                try:
+                    os.killpg(run.proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                run.proc.popen.wait(timeout=5)
+
+    def _on_removed(self, run: PodRun) -> None:
+        """The pod object is gone. Force-deleted before its container stopped: stop it anyway."""
+        if run.kill_at is None:
+            self._stop_container(run, run.grace)
+
+    def _release_backend(self, run: PodRun) -> None:
+        """Take the pod out of its Service's proxy, unless a newer pod already serves that Service."""
+        key = (self.namespace, f"{run.cluster_id}-rest")
+        if run.role == "jobmanager" and self._backends.get(key) == run.uid:
+            del self._backends[key]
+            self.server.call(lambda e: e.service_backends.pop(key, None))
 
 
 def jar_dir_with(dest: Path, jars: dict[str, Path]) -> Path:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -34,6 +35,8 @@ class EmulatorServer:
         self.url = ""
 
     def start(self, timeout: float = 30.0) -> EmulatorServer:
+        # One INFO line per request floods the task logs of DAG tests (the kubelet polls, Flink watches).
+        logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
         self._thread.start()
         self.url = self._ready.result(timeout=timeout)
         return self

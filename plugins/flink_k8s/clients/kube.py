@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 FLINK_TYPE_LABEL = "type=flink-native-kubernetes"
+_BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+")
 # Keys that hold a job graph in the HA cluster ConfigMap: 1.x `jobGraph-<id>`, 2.x `executionPlan-<id>`.
 JOB_GRAPH_KEY = re.compile(r"^(jobGraph|executionPlan)-[0-9a-f]{32}$")
 
@@ -34,6 +35,19 @@ class KubeError(RuntimeError):
 
 class KubeUnavailable(KubeError):
     """The API server kept failing (5xx, timeouts, refused connections) past the retry budget."""
+
+
+class KubeApiError(KubeError):
+    """The API server refused a call (4xx other than the ones a method handles itself); `status` is the code.
+
+    Replaces the client's ApiException, whose text carries the response body verbatim (a proxy or server may
+    echo the request's bearer token there): the message keeps the status, reason and the API's own message,
+    with the credentials this client sends masked.
+    """
+
+    def __init__(self, message: str, status: int | None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -103,13 +117,39 @@ class KubeView:
                 return fn(*args, **kwargs)
             except Exception as exc:  # noqa: BLE001 - classified below
                 if not _is_transient(exc):
-                    raise
+                    if _status(exc) is None:
+                        raise
+                    raise KubeApiError(f"Kubernetes API refused {what}: {self._describe(exc)}",
+                                       _status(exc)) from None  # no chained ApiException: its body is verbatim
                 delay = next(delays, None)
                 if delay is None:
                     raise KubeUnavailable(f"Kubernetes API failed for {what} after {self.retry.attempts} "
-                                          f"attempts: {_short(exc)}") from exc
-                log.warning("Kubernetes API %s failed (%s); retrying in %.1fs", what, _short(exc), delay)
+                                          f"attempts: {self._mask(_short(exc))}") from None
+                log.warning("Kubernetes API %s failed (%s); retrying in %.1fs", what, self._mask(_short(exc)), delay)
                 time.sleep(delay)
+
+    def _mask(self, text: str) -> str:
+        """Remove the credentials this client sends (API key/bearer token) from text shown to people."""
+        cfg = getattr(self.api_client, "configuration", None)
+        for value in (getattr(cfg, "api_key", None) or {}).values():
+            for secret in {value, str(value).split(" ", 1)[-1]}:
+                if secret and len(secret) >= 4:
+                    text = text.replace(secret, "***")
+        return _BEARER.sub(r"\1***", text)
+
+    def _describe(self, exc: BaseException) -> str:
+        """`HTTP 403 Forbidden: <the API's Status message>` — never the raw body or headers."""
+        status, reason = _status(exc), getattr(exc, "reason", None) or ""
+        message = ""
+        body = getattr(exc, "body", None)
+        if body:
+            try:
+                data = json.loads(body)
+                message = str(data.get("message") or "") if isinstance(data, dict) else ""
+            except (ValueError, TypeError):
+                message = ""
+        text = f"HTTP {status} {reason}".strip() + (f": {message[:300]}" if message else "")
+        return self._mask(text)
 
     def _raw(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> dict | None:
         """Call and return the response JSON; None when the object does not exist (404)."""
