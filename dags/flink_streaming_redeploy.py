@@ -70,6 +70,5 @@ with DAG(
                                 max_verdict="HEALTHY")
 
     checked = validate()
-    checked >> plan
-    not_dry_run(checked) >> execute >> healthy
-    plan >> execute
+    # plan runs always (it only observes); a failed plan fails the run, a dry run stops after it.
+    checked >> plan >> not_dry_run(checked) >> execute >> healthy

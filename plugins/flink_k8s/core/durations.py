@@ -12,8 +12,9 @@ import re
 UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 
 _NUMBER = r"\d+(?:\.\d+)?"
-_UNIT_PART = re.compile(rf"({_NUMBER})\s*(ms|s|m|h|d|w)", re.IGNORECASE)
-_UNIT_WHOLE = re.compile(rf"(?:\s*{_NUMBER}\s*(?:ms|s|m|h|d|w))+\s*", re.IGNORECASE)
+# Only spaces between parts: a newline or other control character never belongs in a duration.
+_UNIT_PART = re.compile(rf"({_NUMBER}) *(ms|s|m|h|d|w)", re.IGNORECASE)
+_UNIT_WHOLE = re.compile(rf"(?: *{_NUMBER} *(?:ms|s|m|h|d|w))+ *", re.IGNORECASE)
 _ISO = re.compile(
     rf"P(?:(?P<w>{_NUMBER})W)?(?:(?P<d>{_NUMBER})D)?"
     rf"(?:T(?:(?P<h>{_NUMBER})H)?(?:(?P<m>{_NUMBER})M)?(?:(?P<s>{_NUMBER})S)?)?",

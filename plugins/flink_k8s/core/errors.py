@@ -14,7 +14,10 @@ _MAX_SHOWN_VALUE = 80
 
 def show_value(value: object) -> str:
     """A short, single-line, escaped rendering of a user value (hostile input stays harmless)."""
-    text = repr(value)
+    try:
+        text = repr(value)
+    except ValueError:  # e.g. an int beyond Python's 4300-digit str() limit
+        text = f"<{type(value).__name__} too large to show>"
     if len(text) > _MAX_SHOWN_VALUE:
         text = text[: _MAX_SHOWN_VALUE - 3] + "..."
     return text
