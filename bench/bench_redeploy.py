@@ -135,6 +135,7 @@ class RedeployBench:
         self.loss: dict[str, list[int]] = {"ours": [], "hand-run": []}
         self.notes: list[str] = []
         self.ours_returned: list[float] = []
+        self.step_times: list[list[str]] = []
 
     def _catalogue(self) -> str:
         return textwrap.dedent(f"""
@@ -263,9 +264,13 @@ class RedeployBench:
         start = {k: len(v) for k, v in self._counts().items()}
         marks: dict[str, float] = {}
 
+        steps: list[str] = []
+
         def on_step(step, what: str) -> None:
             if step.kind is StepKind.STOP_WITH_SAVEPOINT and what == "start":
                 marks["stop"] = time.time()
+            if what == "done" and "stop" in marks:
+                steps.append(f"{step.kind.value} +{time.time() - marks['stop']:.1f}s")
 
         observation = self.cp.observe(CLUSTER)
         request = RedeployRequest(cluster_id=CLUSTER, release=release, mode=UpgradeMode.SAVEPOINT,
@@ -279,7 +284,8 @@ class RedeployBench:
         end = _until("the new job's first checkpoint", lambda: self._first_checkpoint_epoch(summary["job_id"]))
         self.ours_returned.append(returned - marks["stop"])
         print(f"      ours: savepoint {summary.get('savepoint')}; execute_plan returned after "
-              f"{returned - marks['stop']:.2f} s", flush=True)
+              f"{returned - marks['stop']:.2f} s; steps done at: {', '.join(steps)}", flush=True)
+        self.step_times.append(steps)
         self._check_state("ours", start)
         return float(end) - marks["stop"]
 
@@ -294,6 +300,7 @@ class RedeployBench:
                                                  f"{uuid.uuid4()}"}
 
         t0 = time.time()
+        marks: list[str] = []
         # No targetDirectory: the cluster's configured savepoint dir (rendered from the catalogue) is used, as
         # ours does; the catalogue's hdfs:// URI itself only resolves inside the harness's configuration.
         trigger = _post(f"{rest}/jobs/{job_id}/stop", {"drain": False})["request-id"]
@@ -308,7 +315,9 @@ class RedeployBench:
             return op["location"]
 
         path = str(_until("the savepoint", savepoint, 300))
+        marks.append(f"savepoint +{time.time() - t0:.1f}s")
         _until("the cluster to be gone", lambda: not self.kube.cluster_exists(CLUSTER), 300)
+        marks.append(f"gone +{time.time() - t0:.1f}s")
         self.core.delete_collection_namespaced_config_map(
             self.namespace, label_selector=f"app={CLUSTER},type=flink-native-kubernetes")
         argv = self.cp.submit_argv(self._spec_for_submit(), release, savepoint=path, extra_conf=conf)
@@ -316,9 +325,11 @@ class RedeployBench:
                               env=self.cli.env(), timeout=300, check=False)
         if done.returncode != 0:
             raise RuntimeError(f"flink run -s exited {done.returncode}: {done.stdout.decode(errors='replace')[-2000:]}")
+        marks.append(f"flink run exited +{time.time() - t0:.1f}s")
         new_job = str(_until("the restored job RUNNING", self._running_job, 300))
+        marks.append(f"RUNNING +{time.time() - t0:.1f}s")
         end = _until("the restored job's first checkpoint", lambda: self._first_checkpoint_epoch(new_job), 300)
-        print(f"      hand-run: savepoint {path}", flush=True)
+        print(f"      hand-run: savepoint {path}; {', '.join(marks)}", flush=True)
         self._check_state("hand-run", start)
         return float(end) - t0
 
@@ -367,7 +378,7 @@ def main(argv: list[str] | None = None) -> dict:
             failures=failures, ars_workaround=args.ars_workaround,
             ratio_means="ours / minimal hand-run sequence (median downtime)", baseline_s=hand.median,
             spread=ours.as_dict(), baseline_spread=hand.as_dict(), reps=args.reps,
-            execute_plan_returned_s=bench.ours_returned),
+            execute_plan_returned_s=bench.ours_returned, ours_step_times=bench.step_times),
         "savepoint redeploy state continuity": result(
             "0 state lost", float(sum(bench.loss["ours"])), "counts lost (ours)", sum(bench.loss["ours"]) == 0,
             hand_run_lost=sum(bench.loss["hand-run"]), notes=bench.notes[:20], summary=state),

@@ -1,4 +1,6 @@
-"""The DAGs end to end with `dag.test()` on the local native-Kubernetes harness.
+"""The batch DAG end to end, and the redeploy form's refusals, with `dag.test()` on the local harness.
+
+The streaming job's whole life (deploy, redeploy modes, resume, health) is tests/test_dags_streaming.py.
 
 Real components only: the real Flink 2.3.0 CLI submits into the emulated Kubernetes API, the harness runs
 the JobManager/TaskManagers Flink asks for, REST goes through the API server's service proxy, and Airflow
@@ -102,35 +104,6 @@ def test_redeploy_savepoint_mode_keeps_keyed_state(flink_env, airflow_run):
     assert dep.spec.template.spec.containers[0].image == "flink-test:2"
 
 
-def test_redeploy_last_state_mode_restores_the_ha_checkpoint(flink_env, airflow_run):
-    out = flink_env["out"] / "stream"
-    _first_deploy(airflow_run, "1")
-    wait_until(lambda: _counts_advance(out, 5), 120, "the streaming job to count past 5")
-    result = airflow_run("flink_streaming_redeploy",
-                         conf={"job": "stream", "release": "2", "upgrade_mode": "last-state"})
-    assert result.state == "success", result.log_text[-5000:]
-    summary = result.xcoms["execute"]
-    assert "STRIP_JOB_GRAPH" in summary["steps"] and "STOP_WITH_SAVEPOINT" not in summary["steps"]
-    assert summary["job_graph_keys_removed"], "the old job graph must be stripped (seed FAQ trap)"
-    counts = read_counts(out)
-    # After the restart some counts repeat (replayed since the checkpoint) but none restarts from 1 for
-    # a key that had counted past 5 before.
-    for key, series in counts.items():
-        if max(series) > 5:
-            restarts = [i for i in range(1, len(series)) if series[i] == 1 and series[i - 1] > 1]
-            assert not restarts, f"key {key}: state reset to 1 after the last-state redeploy"
-
-
-def test_stateless_is_refused_without_allow_state_loss_and_nothing_is_stopped(flink_env, airflow_run):
-    _first_deploy(airflow_run, "1")
-    result = airflow_run("flink_streaming_redeploy",
-                         conf={"job": "stream", "release": "2", "upgrade_mode": "stateless"})
-    assert result.state == "failed"
-    assert "allow_state_loss" in result.log_text
-    cp_job = _job_state(flink_env)
-    assert cp_job == "RUNNING"
-
-
 @pytest.mark.parametrize("conf", [
     {"job": "stream", "release": "2; rm -rf /"},
     {"job": "stream", "release": "-Dkubernetes.container.image.ref=evil"},
@@ -143,53 +116,6 @@ def test_hostile_form_values_are_refused_with_nothing_touched(flink_env, airflow
     assert result.task_states["validate"] == "failed"
     assert result.task_states.get("execute") in (None, "upstream_failed", "skipped")
     assert _deployments(flink_env["native"]) == []
-
-
-def test_failure_between_stop_and_submit_then_rerun_resumes_from_the_recorded_savepoint(
-        flink_env, airflow_run, monkeypatch):
-    out = flink_env["out"] / "stream"
-    _first_deploy(airflow_run, "1")
-    wait_until(lambda: _counts_advance(out, 5), 120, "the streaming job to count past 5")
-    before = {k: max(v) for k, v in read_counts(out).items()}
-
-    # Inject: the submit of the new release fails (e.g. the API server refused it) after the old job stopped.
-    from flink_k8s.control_plane import FlinkControlPlane
-
-    real_submit = FlinkControlPlane.submit
-
-    def failing_submit(self, *args, **kwargs):
-        raise RuntimeError("injected submit failure")
-
-    monkeypatch.setattr(FlinkControlPlane, "submit", failing_submit)
-    broken = airflow_run("flink_streaming_redeploy", conf={"job": "stream", "release": "2"})
-    assert broken.state == "failed"
-    assert "re-run this DAG" in broken.log_text and "savepoint" in broken.log_text
-    monkeypatch.setattr(FlinkControlPlane, "submit", real_submit)
-
-    resumed = airflow_run("flink_streaming_redeploy", conf={"job": "stream", "release": "2"})
-    assert resumed.state == "success", resumed.log_text[-5000:]
-    summary = resumed.xcoms["execute"]
-    assert "STOP_WITH_SAVEPOINT" not in summary["steps"], "must not take a second savepoint of a stopped job"
-    assert summary["restored_from"]
-    wait_until(lambda: all(max(read_counts(out)[k]) > n for k, n in before.items()), 120,
-               "counts to continue after the resumed restore")
-
-
-def test_health_monitor_passes_for_a_healthy_job_and_fails_for_a_killed_jobmanager(flink_env, airflow_run):
-    out = flink_env["out"] / "stream"
-    _first_deploy(airflow_run, "1")
-    wait_until(lambda: _counts_advance(out, 3), 120, "the streaming job to run")
-    ok = airflow_run("flink_health_monitor")
-    assert ok.state == "success", ok.log_text[-4000:]
-    assert ok.all_xcoms[("check_all", "verdicts")]["stream"]["verdict"] == "HEALTHY"
-
-    # Delete the JobManager Deployment: the cluster is gone, the monitor must say so.
-    flink_env["native"].api.apps.delete_namespaced_deployment(flink_env["cluster"], flink_env["ns"])
-    wait_until(lambda: flink_env["cluster"] not in _deployments(flink_env["native"]), 60, "deployment gone")
-    bad = airflow_run("flink_health_monitor")
-    assert bad.state == "failed"
-    verdict = bad.all_xcoms[("check_all", "verdicts")]["stream"]["verdict"]
-    assert verdict in ("MISSING", "UNHEALTHY")
 
 
 def _job_state(flink_env) -> str | None:
