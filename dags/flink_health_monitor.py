@@ -1,7 +1,7 @@
 """HA-aware health of every streaming job of the catalogue, checked concurrently every 5 minutes.
 
 The run fails when any job is UNHEALTHY or MISSING and logs a table of all verdicts; verdicts go to XCom
-(`verdicts`). Schedule: `FLINK_K8S_HEALTH_SCHEDULE` (cron or preset; default every 5 minutes).
+(`verdicts`). Schedule: `FLINK_K8S_HEALTH_SCHEDULE` (cron or preset; default every 5 minutes; `none` = manual only).
 """
 
 from __future__ import annotations
@@ -13,10 +13,12 @@ from airflow.sdk import DAG
 
 from flink_k8s.operators.flink import FlinkHealthOperator
 
+_schedule = os.environ.get("FLINK_K8S_HEALTH_SCHEDULE", "*/5 * * * *").strip()
+
 with DAG(
     dag_id="flink_health_monitor",
     description="Health verdicts of all streaming Flink jobs",
-    schedule=os.environ.get("FLINK_K8S_HEALTH_SCHEDULE", "*/5 * * * *"),
+    schedule=None if _schedule.lower() in ("", "none") else _schedule,
     start_date=datetime(2024, 1, 1),
     catchup=False,
     max_active_runs=1,
