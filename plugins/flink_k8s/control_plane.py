@@ -208,8 +208,13 @@ class FlinkControlPlane:
             # As the Flink Kubernetes Operator does: a result-store path per submission, so a leftover entry
             # of the previous deployment's job (same job id: derived from the cluster id) cannot make Flink
             # skip the new job as "already terminated globally".
-            conf["job-result-store.storage-path"] = (f"{ha.storage_dir.rstrip('/')}/job-result-store/"
-                                                     f"{cluster_id or job.cluster_id or job.name}/{uuid.uuid4()}")
+            submission = f"{cluster_id or job.cluster_id or job.name}/{uuid.uuid4()}"
+            conf["job-result-store.storage-path"] = f"{ha.storage_dir.rstrip('/')}/job-result-store/{submission}"
+            if not job.flink_version.startswith("1."):
+                # Flink 2.x also keeps an application result per cluster id; a leftover unfinished entry of the
+                # old JobManager makes the new one shut down at once without running the job.
+                conf.setdefault("application-result-store.storage-path",
+                                f"{ha.storage_dir.rstrip('/')}/application-result-store/{submission}")
         argv = self.submit_argv(job, release, savepoint=savepoint, cluster_id=cluster_id,
                                 parallelism=parallelism, extra_conf=conf)
         return self.cli.run(argv, timeout=timeout)
@@ -221,6 +226,8 @@ class FlinkControlPlane:
         """Poll the cluster's job until `accept(job)`; a terminal job that is not accepted fails at once."""
         deadline = time.monotonic() + timeout
         last = "no job yet"
+        gone_since: float | None = None
+        gone_grace = 30.0  # a cluster just submitted may take a moment to show its Deployment
         while True:
             try:
                 with self.rest(cluster_id) as rest:
@@ -235,6 +242,13 @@ class FlinkControlPlane:
                                             _root_cause(rest, job))
             except (FlinkRestError, KubeError) as exc:
                 last = f"REST not reachable ({_short(exc)})"
+                if not self.kube.cluster_exists(cluster_id):
+                    gone_since = gone_since or time.monotonic()
+                    if time.monotonic() - gone_since > gone_grace:
+                        raise JobFailed(f"cluster {cluster_id} disappeared while waiting for {what} (no Deployment "
+                                        f"or JobManager pod for {gone_grace:.0f}s); last seen {last}") from exc
+                else:
+                    gone_since = None
             if time.monotonic() > deadline:
                 raise WaitTimeout(f"timed out after {timeout:.0f}s waiting for {what} on cluster {cluster_id}: "
                                   f"last seen {last}")

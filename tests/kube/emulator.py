@@ -22,6 +22,7 @@ import collections
 import copy
 import datetime
 import json
+import random
 import re
 import socket
 import uuid
@@ -335,8 +336,12 @@ class KubeEmulator(KubernetesEmulator):
             obj["status"] = {"phase": "Active"}
 
     def _allocate_node_port(self) -> int:
-        """A NodePort in 30000-32767 that is also free on 127.0.0.1, so a local process can bind it."""
-        for port in _NODE_PORTS:
+        """A random NodePort in 30000-32767 (as kube-apiserver picks) that is also free on 127.0.0.1.
+
+        Random, not lowest-first: the emulators of concurrent test sessions share this host's ports,
+        and a port is only bound once the JobManager starts.
+        """
+        for port in random.sample(_NODE_PORTS, len(_NODE_PORTS)):
             if port not in self._node_ports and _port_is_free(port):
                 self._node_ports.add(port)
                 return port
