@@ -230,7 +230,8 @@ def test_checkpoint_age_boundary(age, verdict):
 
 
 @pytest.mark.parametrize("explicit, age, verdict", [
-    (300 * s, 1000 * s, Verdict.HEALTHY),  # shorter than the derived 20 min: the derived window wins
+    (300 * s, 1000 * s, Verdict.UNHEALTHY),  # shorter than the derived 20 min: the user's explicit limit wins
+    (300 * s, 299 * s, Verdict.HEALTHY),
     (3600 * s, 3000 * s, Verdict.HEALTHY),
     (3600 * s, 3600 * s + us, Verdict.UNHEALTHY),
 ])

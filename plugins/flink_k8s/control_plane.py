@@ -404,14 +404,15 @@ class FlinkControlPlane:
 
 
 def thresholds_for(job: JobSpec) -> HealthThresholds:
-    from flink_k8s.core.catalogue import checkpoint_max_age_seconds
     from flink_k8s.core.validation import duration_seconds
 
     h = job.health
+    # Only an explicit checkpoint_max_age: without one, health derives the window from the job's live
+    # checkpoint config (what Flink runs), not from the catalogue's (what it says).
     return HealthThresholds.from_seconds(
         max_restarts=h.max_restarts,
         restarts_window=duration_seconds(h.restarts_window),
-        checkpoint_max_age=checkpoint_max_age_seconds(job),
+        checkpoint_max_age=duration_seconds(h.checkpoint_max_age) if h.checkpoint_max_age else None,
         leader_lease_max_age=duration_seconds(h.leader_lease_max_age),
     )
 

@@ -192,7 +192,9 @@ def _checkpoints(obs: ClusterObservation, t: HealthThresholds, now: datetime) ->
     if cp.interval is None and t.checkpoint_max_age is None:
         return  # checkpointing disabled and no explicit limit: nothing to expect
     derived = checkpoint_window(cp.interval, cp.timeout, cp.tolerable_failures) if cp.interval else timedelta(0)
-    limit = max(t.checkpoint_max_age or timedelta(0), derived)  # an explicit limit never undercuts the Operator's
+    # An explicit limit (the catalogue's health.checkpoint_max_age) is the user's word; otherwise the Flink
+    # Kubernetes Operator's window from the job's own checkpoint config, as Flink reports it.
+    limit = t.checkpoint_max_age if t.checkpoint_max_age is not None else derived
     since = cp.latest_completed_time or job.start_time
     if since is not None and now - since > limit:
         what = f"last completed checkpoint {cp.latest_completed_id}" if cp.latest_completed_time else "no checkpoint since start"
