@@ -1,4 +1,6 @@
-"""The batch DAG end to end, and the savepoint redeploy, with `dag.test()` on the local harness.
+"""The batch DAG end to end with `dag.test()` on the local harness.
+
+The streaming DAGs are tests/test_dags_streaming.py (one lifecycle).
 
 Hostile form values are tests/test_hostile_input.py (schema refusal and server-side refusal, with no-side-effect
 proofs).
@@ -13,12 +15,10 @@ runs the repository's DAG files. The catalogue is a test catalogue (Flink 2.3, s
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
-from tests.fixtures.procs import wait_until
-from tests.fixtures.test_jobs import FAILURE_MESSAGE, read_batch_result, read_counts
+from tests.fixtures.test_jobs import FAILURE_MESSAGE, read_batch_result
 
 pytestmark = pytest.mark.slow
 
@@ -69,46 +69,3 @@ def test_batch_retry_reattaches_to_the_cluster_the_first_try_submitted(flink_env
     assert "attaching, not submitting again" in result.log_text
     assert "Submitted " not in result.log_text
     assert result.xcoms["run"]["final_state"] == "FINISHED"
-
-
-def _first_deploy(airflow_run, release: str = "1"):
-    result = airflow_run("flink_streaming_redeploy", conf={"job": "stream", "release": release})
-    assert result.state == "success", result.log_text[-5000:]
-    return result
-
-
-def _counts_advance(out: Path, beyond: int) -> bool:
-    counts = read_counts(out)
-    return bool(counts) and max(max(v) for v in counts.values()) > beyond
-
-
-def test_redeploy_savepoint_mode_keeps_keyed_state(flink_env, airflow_run):
-    out = flink_env["out"] / "stream"
-    first = _first_deploy(airflow_run, "1")
-    assert first.xcoms["execute"]["safety"].startswith("fresh start")
-    wait_until(lambda: _counts_advance(out, 5), 120, "the streaming job to count past 5")
-    before = {k: max(v) for k, v in read_counts(out).items()}
-
-    second = airflow_run("flink_streaming_redeploy", conf={"job": "stream", "release": "2"})
-    assert second.state == "success", second.log_text[-5000:]
-    summary = second.xcoms["execute"]
-    assert summary["steps"][0] == "STOP_WITH_SAVEPOINT"
-    assert summary["savepoint"] and summary["restored_from"] == summary["savepoint"]
-    assert second.task_states["healthy"] == "success"
-    # keyed state continued: the new job's counts go on from where the old job stopped, never from 1
-    wait_until(lambda: all(max(read_counts(out)[k]) > n for k, n in before.items()), 120,
-               "counts to continue after the restore")
-    counts = read_counts(out)
-    for key, n in before.items():
-        after = [c for c in counts[key] if c > n]
-        assert after and min(after) == n + 1 or min(after) > n, f"key {key}: state reset ({counts[key][-10:]})"
-    # the Deployment now runs release 2
-    dep = flink_env["native"].api.apps.read_namespaced_deployment(flink_env["cluster"], flink_env["ns"])
-    assert dep.spec.template.spec.containers[0].image == "flink-test:2"
-
-
-def _job_state(flink_env) -> str | None:
-    from flink_k8s.hooks.flink import FlinkKubernetesHook
-
-    cp = FlinkKubernetesHook("kubernetes_default", flink_env["ns"]).control_plane
-    return cp.check_job(flink_env["cluster"], "running")["state"]
