@@ -199,7 +199,8 @@ def test_redeploy_dry_run_fails_clearly_when_the_kube_api_keeps_failing(k8s_api,
     assert result.task_states["plan"] == "failed", result.task_states
     assert "Kubernetes API failed for get deployment stream after 4 attempts" in result.log_text
     assert "503" in result.log_text
-    assert result.task_states.get("execute") in (None, "skipped")
+    assert result.task_states.get("execute") == "upstream_failed"  # nothing executed after a failed plan
+    assert result.state == "failed"  # and the run says so (a dry run whose plan fails is not a success)
     assert not tripwire_fired(tripwire)
     assert all(line.startswith("GET ") for line in api.seen), api.seen  # it only ever read
 
