@@ -129,7 +129,7 @@ def test_redeploy_dry_run_with_a_token_kubeconfig_leaks_nothing(token_env, airfl
     # through the service proxy: its exception message and the retry log lines are checked too.
     assert result.task_states["plan"] == "failed", result.task_states
     assert "job_not_running" in result.log_text and "stream-rest:8081/proxy/jobs/overview" in result.log_text
-    assert result.task_states.get("execute") in (None, "skipped"), result.task_states
+    assert result.task_states.get("execute") == "upstream_failed", result.task_states  # nothing executed
     assert leaked(result.log_text) == []
     assert leaked(_xcom_text(result)) == []
     assert not tripwire_fired(token_env["tripwire"])  # a dry run runs no flink command
