@@ -575,8 +575,13 @@ def test_restarting_job_is_unhealthy_with_its_root_cause(native_k8s, tmp_path, s
     history = []
 
     def unhealthy_for_restarts() -> bool:
-        history.append(cp.observe(cid))
-        report = cp.health(job, history[:-1][-20:])
+        # Judge the very observation the assertions below read (cp.health() would observe again).
+        from flink_k8s.control_plane import thresholds_for
+        from flink_k8s.core.health import evaluate
+
+        obs = cp.observe(cid)
+        report = evaluate(obs, thresholds_for(job), obs.observed_at, history[-20:])
+        history.append(obs)
         return report.verdict is Verdict.UNHEALTHY and "restarts" in {r.code for r in report.reasons}
 
     wait_until(unhealthy_for_restarts, 240, "an UNHEALTHY verdict for restarts (max_restarts 2)")
