@@ -6,19 +6,17 @@ The run fails when any job is UNHEALTHY or MISSING and logs a table of all verdi
 
 from __future__ import annotations
 
-import os
 from datetime import datetime, timedelta
 
 from airflow.sdk import DAG
 
 from flink_k8s.operators.flink import FlinkHealthOperator
-
-_schedule = os.environ.get("FLINK_K8S_HEALTH_SCHEDULE", "*/5 * * * *").strip()
+from flink_k8s.settings import schedule_from_env
 
 with DAG(
     dag_id="flink_health_monitor",
     description="Health verdicts of all streaming Flink jobs",
-    schedule=None if _schedule.lower() in ("", "none") else _schedule,
+    schedule=schedule_from_env("FLINK_K8S_HEALTH_SCHEDULE", "*/5 * * * *"),
     start_date=datetime(2024, 1, 1),
     catchup=False,
     max_active_runs=1,

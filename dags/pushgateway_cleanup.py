@@ -16,13 +16,12 @@ from datetime import datetime, timedelta
 from airflow.sdk import DAG, Param
 
 from flink_k8s.operators.pushgateway import PushgatewayCleanupOperator
-
-_schedule = os.environ.get("PUSHGATEWAY_CLEANUP_SCHEDULE", "30 2 * * *").strip()
+from flink_k8s.settings import schedule_from_env
 
 with DAG(
     dag_id="pushgateway_cleanup",
     description="Delete Pushgateway groups whose last successful push is older than max_age",
-    schedule=None if _schedule.lower() in ("", "none") else _schedule,
+    schedule=schedule_from_env("PUSHGATEWAY_CLEANUP_SCHEDULE", "30 2 * * *"),
     start_date=datetime(2024, 1, 1),
     catchup=False,
     max_active_runs=1,

@@ -274,14 +274,6 @@ class FlinkControlPlane:
                 raise WaitTimeout(f"no completed checkpoint after {after_id} within {timeout:.0f}s on {cluster_id}")
             time.sleep(poll)
 
-    def job_outcome(self, cluster_id: str) -> tuple[JobFacts | None, str | None]:
-        """The current job and, if it failed, Flink's root cause (first line of the newest exception)."""
-        with self.rest(cluster_id) as rest:
-            job = self._current_job(rest)
-            if job is None:
-                return None, None
-            return job, _root_cause(rest, job) if job.state == "FAILED" else None
-
     def check_job(self, cluster_id: str, want: str) -> dict:
         """One poll of a wait: observe, then the shared pure decision (`core.job_wait.decide`). Plain dict out."""
         from flink_k8s.core.job_wait import Outcome, Want, decide

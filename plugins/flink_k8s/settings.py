@@ -28,3 +28,9 @@ def rest_access_default() -> dict:
     if raw in ("proxy", "nodeport"):
         return {"mode": raw}
     return {"mode": "url", "url_template": raw}
+
+
+def schedule_from_env(name: str, default: str) -> str | None:
+    """A DAG schedule from env var `name` (cron or preset); empty or `none` means manual runs only."""
+    value = os.environ.get(name, default).strip()
+    return None if value.lower() in ("", "none") else value
