@@ -4,11 +4,11 @@
 One lifecycle instead of one test per mode: each cluster start costs a JobManager and a TaskManager, so
 the stages share them — first deploy, health, refusals (nothing stopped), savepoint redeploy with keyed
 state continuity, a failure injected between stop and submit then a re-run that resumes from the recorded
-savepoint, and the monitor flagging a vanished cluster.
+savepoint, a last-state redeploy through Kubernetes HA, and the monitor flagging a vanished cluster.
 
-Not here: a last-state redeploy end to end. On the local harness the HA checkpoint pointer is gone after the
-JobManager is SIGTERMed (Flink logs no cleanup; cause not established, suspected in the emulator's ConfigMap
-update handling), and the executor then refuses to submit without state — see the closing note of issue 6.
+The catalogue's job has no restart strategy on purpose: had the redeploy deleted the Deployment at once,
+a TaskManager lost before the JobManager would fail the job for good and Flink would drop its HA
+checkpoints; the last-state stage passes only because the JobManager is stopped first.
 """
 
 from __future__ import annotations
@@ -125,7 +125,19 @@ def test_streaming_job_lifecycle(flink_env, airflow_run, monkeypatch):
     _wait_counting_past(out, before, "counts to continue after the resumed restore")
     _no_reset(out, before)
 
-    # 5. The cluster vanishes (Deployment deleted by hand): the monitor fails and says MISSING/UNHEALTHY.
+    # 5. Last-state redeploy: JobManager stopped first, job graph stripped (the seed's stale-HA trap), the
+    #    newest HA checkpoint restored by the new JobManager, counts go on.
+    before = _max_counts(out)
+    last = airflow_run(redeploy, conf={"job": "stream", "release": "4", "upgrade_mode": "last-state"})
+    assert last.state == "success", last.log_text[-5000:]
+    summary = last.xcoms["execute"]
+    assert "STRIP_JOB_GRAPH" in summary["steps"] and "STOP_WITH_SAVEPOINT" not in summary["steps"]
+    assert summary["restore"] == "ha-checkpoint" and summary["job_graph_keys_removed"]
+    assert _image(flink_env) == "flink-test:4"
+    _wait_counting_past(out, before, "counts to continue after the last-state restore")
+    _no_reset(out, before)
+
+    # 6. The cluster vanishes (Deployment deleted by hand): the monitor fails and says MISSING/UNHEALTHY.
     flink_env["native"].api.apps.delete_namespaced_deployment(flink_env["cluster"], flink_env["ns"])
     wait_until(lambda: flink_env["cluster"] not in _deployments(flink_env["native"]), 60, "deployment gone")
     bad = airflow_run("flink_health_monitor")

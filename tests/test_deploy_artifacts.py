@@ -294,6 +294,7 @@ FLINK_AIRFLOW_NEEDS: dict[tuple[str, str, str], str] = {
     ("apps", "deployments", "create"): "flink CLI: createJobManagerComponent",
     ("apps", "deployments", "delete"): "flink CLI: clean-up of a failed deploy; project: last-state upgrade",
     ("apps", "deployments", "get"): "project: cluster exists / wait until gone",
+    ("apps", "deployments", "patch"): "project: scale the JobManager to 0 before deleting the Deployment",
     ("", "services", "get"): "flink CLI: existing-cluster check, REST endpoint; project: REST port",
     ("", "services", "create"): "flink CLI: <id>-rest and internal Service (createOrReplace)",
     ("", "services", "update"): "flink CLI: createOrReplace on a conflict",

@@ -297,11 +297,21 @@ class FlinkControlPlane:
     # -- cluster lifecycle -------------------------------------------------------------------------------------
 
     def delete_cluster(self, cluster_id: str, timeout: float = 120, delete_ha: bool = True) -> None:
-        """Delete the Deployment (dependents follow), wait until gone, then the HA ConfigMaps if asked."""
-        self.kube.delete_deployment(cluster_id)
+        """Stop the JobManager first, delete the Deployment (TaskManagers follow), wait until gone, then the HA
+        ConfigMaps if asked."""
+        self.shut_down(cluster_id, timeout)
         self.kube.wait_gone(cluster_id, timeout)
         if delete_ha:
             self.kube.delete_ha_configmaps(cluster_id)
+
+    def shut_down(self, cluster_id: str, timeout: float = 120) -> None:
+        """JobManager first (scale to 0, wait its pods gone), then delete the Deployment; idempotent.
+
+        The order keeps a job's HA checkpoints: see `KubeView.scale_jobmanager_to_zero`.
+        """
+        if self.kube.scale_jobmanager_to_zero(cluster_id):
+            self.kube.wait_jobmanager_stopped(cluster_id, timeout)
+        self.kube.delete_deployment(cluster_id)
 
     # -- redeploy execution ------------------------------------------------------------------------------------
 
@@ -334,7 +344,7 @@ class FlinkControlPlane:
                 store.remember_savepoint(cluster_id, path, self.clock())  # history sees it before retention runs
                 summary["savepoint"] = path
             elif step.kind is StepKind.DELETE_DEPLOYMENT:
-                self.kube.delete_deployment(cluster_id)
+                self.shut_down(cluster_id, timeout)
             elif step.kind is StepKind.WAIT_CLUSTER_GONE:
                 self.kube.wait_gone(cluster_id, timeout)
             elif step.kind is StepKind.DELETE_HA_CONFIGMAPS:

@@ -182,7 +182,11 @@ class LocalKubelet:
         self._enforce_deadlines()
 
     def _ensure_jobmanager_pod(self, dep: Any) -> None:
-        """One active pod per Deployment; like a ReplicaSet, a terminating pod does not count."""
+        """`spec.replicas` (0 or 1) active pods per Deployment, as its ReplicaSet keeps them.
+
+        A terminating pod does not count. Scaled to 0, the active pod is deleted with its grace period
+        (SIGTERM first), and the Deployment's status says 0 replicas.
+        """
         if dep.metadata.deletion_timestamp:
             return
         labels = dep.spec.template.metadata.labels or {}
@@ -191,6 +195,19 @@ class LocalKubelet:
                                                            _request_timeout=TIMEOUT).items
                   if any(o.uid == dep.metadata.uid for o in p.metadata.owner_references or [])
                   and not p.metadata.deletion_timestamp]
+        wanted = 1 if dep.spec.replicas is None else min(int(dep.spec.replicas), 1)
+        if wanted == 0:
+            for pod in active:
+                try:
+                    self.core.delete_namespaced_pod(pod.metadata.name, self.namespace, _request_timeout=TIMEOUT)
+                except ApiException as exc:
+                    if exc.status != 404:
+                        raise
+            if dep.status is None or (dep.status.replicas or 0) != 0:
+                self.apps.patch_namespaced_deployment_status(dep.metadata.name, self.namespace, {"status": {
+                    "replicas": 0, "readyReplicas": 0, "availableReplicas": 0, "updatedReplicas": 0}},
+                    _request_timeout=TIMEOUT)
+            return
         if active:
             return
         template = self._api.sanitize_for_serialization(dep.spec.template)

@@ -233,9 +233,41 @@ class KubeView:
         """A cluster exists while its Deployment or any of its JobManager pods does."""
         if self.deployment(cluster_id) is not None:
             return True
-        return any(_labels(p).get("component") == "jobmanager" for p in self.pods(cluster_id))
+        return bool(self.jobmanager_pods(cluster_id))
 
     # -- writes --------------------------------------------------------------------------------------------
+
+    def scale_jobmanager_to_zero(self, cluster_id: str) -> bool:
+        """Scale the JobManager Deployment to 0 replicas, so the JobManager stops before its TaskManagers.
+
+        Why: deleting the Deployment lets the garbage collector remove JobManager and TaskManager pods at
+        once. A TaskManager lost first can fail the job for good (no restart attempt left), and Flink
+        cleans up the HA checkpoint pointers of a FAILED job: a last-state upgrade would then have nothing to
+        restore. A JobManager stopped on its own only suspends the job and keeps HA data. The Flink
+        Kubernetes Operator shuts the JobManager down first for the same reason. False if already gone.
+        """
+        try:
+            self._call(f"scale deployment {cluster_id} to 0", self.apps.patch_namespaced_deployment, cluster_id,
+                       self.namespace, {"spec": {"replicas": 0}})
+        except Exception as exc:
+            if _status(exc) == 404:
+                return False
+            raise
+        return True
+
+    def jobmanager_pods(self, cluster_id: str) -> list[dict]:
+        return [p for p in self.pods(cluster_id) if _labels(p).get("component") == "jobmanager"]
+
+    def wait_jobmanager_stopped(self, cluster_id: str, timeout: float, poll: float = 0.5) -> None:
+        """Wait until no JobManager pod of the cluster exists (after `scale_jobmanager_to_zero`)."""
+        deadline = time.monotonic() + timeout
+        while pods := self.jobmanager_pods(cluster_id):
+            if time.monotonic() > deadline:
+                names = ", ".join(_name(p) for p in pods)
+                raise KubeError(f"JobManager pod(s) {names} of cluster {cluster_id!r} still exist {timeout:.0f}s "
+                                "after scaling its Deployment to 0; nothing was deleted. Check the pod "
+                                "(stuck Terminating? node down?) and re-run.")
+            time.sleep(poll)
 
     def delete_deployment(self, cluster_id: str) -> bool:
         """Delete the JobManager Deployment (its dependents go with it). False if it was already gone."""

@@ -244,7 +244,8 @@ class _Planner:
         steps = list(first or [])
         if obs.cluster_present or obs.pods:
             if obs.deployment is not None:
-                steps.append(Step(StepKind.DELETE_DEPLOYMENT, f"delete Deployment {obs.cluster_id} (idempotent)"))
+                steps.append(Step(StepKind.DELETE_DEPLOYMENT,
+                                  f"stop the JobManager (scale to 0), then delete Deployment {obs.cluster_id}"))
             steps.append(Step(StepKind.WAIT_CLUSTER_GONE, "wait until the Deployment and JobManager pods are gone"))
         if restore is Restore.HA_CHECKPOINT:
             steps.append(Step(StepKind.STRIP_JOB_GRAPH, "remove job-graph keys, keep checkpoint pointers"))
