@@ -5,6 +5,7 @@ import org.apache.flink.api.common.eventtime.WatermarkStrategy;
 import org.apache.flink.api.common.functions.MapFunction;
 import org.apache.flink.api.common.functions.ReduceFunction;
 import org.apache.flink.api.common.typeinfo.Types;
+import org.apache.flink.api.connector.source.util.ratelimit.RateLimiterStrategy;
 import org.apache.flink.api.java.functions.KeySelector;
 import org.apache.flink.api.java.tuple.Tuple3;
 import org.apache.flink.connector.datagen.source.DataGeneratorSource;
@@ -14,7 +15,8 @@ import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
  * Bounded job in BATCH mode: sums the numbers 0..records-1 per key ({@code n % keys}) and writes one line
  * {@code key=<k> count=<c> sum=<s>} per key to {@code --output}; a test can compute the expected values.
  *
- * <p>Args: --output DIR [--records 1000] [--keys 4]
+ * <p>Args: --output DIR [--records 1000] [--keys 4] [--rate 0 (records/s, whole job; 0 = unlimited: a test
+ * that needs the job to run for a while sets it)]
  */
 public final class BatchSumJob {
     public static void main(String[] argv) throws Exception {
@@ -22,11 +24,14 @@ public final class BatchSumJob {
         String output = args.required("output");
         long records = args.getLong("records", 1000);
         int keys = args.getInt("keys", 4);
+        long rate = args.getLong("rate", 0);
 
         StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
         env.setRuntimeMode(RuntimeExecutionMode.BATCH);
 
-        DataGeneratorSource<Long> source = new DataGeneratorSource<>(seq -> seq, records, Types.LONG);
+        DataGeneratorSource<Long> source = rate > 0
+                ? new DataGeneratorSource<>(seq -> seq, records, RateLimiterStrategy.perSecond(rate), Types.LONG)
+                : new DataGeneratorSource<>(seq -> seq, records, Types.LONG);
         env.fromSource(source, WatermarkStrategy.noWatermarks(), "numbers")
                 .map(new ToTriple(keys))
                 .returns(Types.TUPLE(Types.INT, Types.LONG, Types.LONG))
