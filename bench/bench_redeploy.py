@@ -18,13 +18,12 @@ count must continue at exactly last+1 — anything else is reported as state los
 
 Expensive (each redeploy starts two JVMs on the loaded machine): 2 repetitions each, ABBA order, by default.
 A repetition that fails is reported (not hidden in a median), the job is put back from its savepoint, and
-the bench goes on. Known failure of ours on Flink 2.3 (found by this bench): ours deletes the Deployment as
-soon as the savepoint completes, which SIGTERMs the old JobManager while it is still committing its
-*application* result; the dirty entry stays in `application-result-store.storage-path` (default
-`<HA storage>/application-result-store/<cluster-id>`, per cluster id, not per submission), and the new
-JobManager then treats the application as already finished and shuts down SUCCEEDED without running the job.
-`--ars-workaround` gives every submission its own application-result-store path (as the project already
-does for the job result store) to measure the downtime the fixed control plane would have.
+the bench goes on. Found by this bench and since fixed in the control plane: on Flink 2.3 a Deployment
+deleted right after the savepoint SIGTERMs the old JobManager while it still commits its *application*
+result, and with one `application-result-store.storage-path` per cluster id the new JobManager then took the
+application as finished and shut down without running the job; `FlinkControlPlane.submit` now gives every
+HA submission its own job- and application-result-store path. `--ars-workaround` gives the hand-run side
+the same per-submission application-result-store path (ours always has it).
 
 Run: `.venv/bin/python -m bench.bench_redeploy [--reps 2]`
 """

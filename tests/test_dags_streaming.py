@@ -4,7 +4,8 @@
 One lifecycle instead of one test per mode: each cluster start costs a JobManager and a TaskManager, so
 the stages share them — first deploy, health, refusals (nothing stopped), savepoint redeploy with keyed
 state continuity, a failure injected between stop and submit then a re-run that resumes from the recorded
-savepoint, a last-state redeploy through Kubernetes HA, and the monitor flagging a vanished cluster.
+savepoint, a last-state redeploy through Kubernetes HA, the monitor flagging a restarting job and a hung
+JobManager in one run, then a vanished cluster.
 
 The catalogue's job has no restart strategy on purpose: had the redeploy deleted the Deployment at once,
 a TaskManager lost before the JobManager would fail the job for good and Flink would drop its HA
@@ -45,6 +46,10 @@ def _no_reset(out: Path, before: dict[int, int]) -> None:
             continue
         resets = [i for i in range(1, len(series)) if series[i] == 1 and series[i - 1] >= 1]
         assert not resets, f"key {key}: count restarted from 1 after reaching {n} ({series[-12:]})"
+
+
+class _NoJob:
+    restarts = 0
 
 
 def _deployments(native) -> list[str]:
@@ -137,7 +142,50 @@ def test_streaming_job_lifecycle(flink_env, airflow_run, monkeypatch):
     _wait_counting_past(out, before, "counts to continue after the last-state restore")
     _no_reset(out, before)
 
-    # 6. The cluster vanishes (Deployment deleted by hand): the monitor fails and says MISSING/UNHEALTHY.
+    # 6. The monitor flags a restarting job and a JobManager that stopped answering, in one run. The restarting
+    #    job joins the catalogue only now (earlier monitor runs would see it MISSING).
+    import os
+    import signal
+    import textwrap
+
+    from flink_k8s import jobs
+    from flink_k8s.hooks.flink import FlinkKubernetesHook
+    from tests.fixtures.test_jobs import FAILURE_MESSAGE
+
+    catalogue = Path(os.environ["FLINK_K8S_CATALOGUE"])
+    catalogue.write_text(catalogue.read_text() + textwrap.indent(textwrap.dedent(f"""\
+        restarting:
+          kind: streaming
+          upgrade_mode: stateless
+          cluster_id: rs-{flink_env["ns"][-6:]}
+          jar_uri: local:///opt/flink/usrlib/failing.jar
+          program_args: [--fail-after, "5", --rate, "10", --restart-attempts, "1000", --restart-delay-ms, "300"]
+          health: {{max_restarts: 2}}
+        """), "  "))
+    cp = FlinkKubernetesHook("kubernetes_default", flink_env["ns"]).control_plane
+    restarting = jobs.load_job("restarting")
+    cp.submit(restarting, "1", timeout=300)
+    wait_until(lambda: ((cp.observe(restarting.cluster_id).job or _NoJob).restarts or 0) > 3, 240,
+               "the failing job to restart more than max_restarts")
+    jm = flink_env["native"].kubelet.jobmanager(flink_env["cluster"])
+    os.killpg(jm.proc.pid, signal.SIGSTOP)  # the JobManager hangs: its REST port accepts but never answers
+    try:
+        flagged = airflow_run("flink_health_monitor")
+    finally:
+        os.killpg(jm.proc.pid, signal.SIGCONT)
+    assert flagged.state == "failed"
+    verdicts = flagged.all_xcoms[("check_all", "verdicts")]
+    assert verdicts["restarting"]["verdict"] == "UNHEALTHY", verdicts
+    assert any("restarted" in r for r in verdicts["restarting"]["reasons"]), verdicts
+    assert verdicts["stream"]["verdict"] == "UNHEALTHY", verdicts
+    assert any("REST API unreachable" in r for r in verdicts["stream"]["reasons"]), verdicts
+    assert "restarting: UNHEALTHY" in flagged.log_text and "stream: UNHEALTHY" in flagged.log_text
+    with cp.rest(restarting.cluster_id) as rest:
+        cause = rest.root_cause(cp.observe(restarting.cluster_id).job.job_id)
+    assert cause is not None and FAILURE_MESSAGE in cause.root_cause
+    cp.delete_cluster(restarting.cluster_id, timeout=120)
+
+    # 7. The cluster vanishes (Deployment deleted by hand): the monitor fails and says MISSING/UNHEALTHY.
     flink_env["native"].api.apps.delete_namespaced_deployment(flink_env["cluster"], flink_env["ns"])
     wait_until(lambda: flink_env["cluster"] not in _deployments(flink_env["native"]), 60, "deployment gone")
     bad = airflow_run("flink_health_monitor")
