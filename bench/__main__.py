@@ -39,6 +39,25 @@ def _load_previous() -> dict:
         return {}
 
 
+def _save(benches: dict) -> None:
+    """Merge this run's entries into latest.json under a lock, written atomically.
+
+    Two benches run at once (e.g. `python -m bench control` beside `python -m bench redeploy`) each keep
+    their own entries: the file is re-read under the lock instead of overwritten with a stale copy.
+    """
+    import fcntl
+
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    with open(RESULTS.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        merged = {**_load_previous().get("benchmarks", {}), **benches}
+        doc = {"written_at": datetime.now(UTC).isoformat(), "host": platform.node(), "cpus": os.cpu_count(),
+               "python": platform.python_version(), "load_average_end": load_average(), "benchmarks": merged}
+        tmp = RESULTS.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(doc, indent=2, default=str) + "\n")
+        os.replace(tmp, RESULTS)
+
+
 def _run_one(name: str, module_name: str) -> tuple[dict | None, str | None]:
     """(results, problem): problem is 'skipped: …' or 'error: …'."""
     try:
@@ -83,8 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown benchmark(s) {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}")
     names = args.names or list(BENCHMARKS)
 
-    previous = _load_previous()
-    benches: dict = previous.get("benchmarks", {})
+    benches: dict = {}  # this run's entries; merged into latest.json at the end (see _save)
     rows: list[tuple[str, dict]] = []
     problems: dict[str, str] = {}
     for name in names:
@@ -109,10 +127,7 @@ def main(argv: list[str] | None = None) -> int:
             rows.append((key, entry))
         print(f"  ({name} took {elapsed:.0f} s; load average after {load_after[0]:.2f})", flush=True)
 
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    doc = {"written_at": datetime.now(UTC).isoformat(), "host": platform.node(), "cpus": os.cpu_count(),
-           "python": platform.python_version(), "load_average_end": load_average(), "benchmarks": benches}
-    RESULTS.write_text(json.dumps(doc, indent=2, default=str) + "\n")
+    _save(benches)
 
     print("\n" + _table(rows))
     for name, problem in problems.items():

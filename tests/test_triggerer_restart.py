@@ -26,7 +26,7 @@ from tests.fixtures.test_jobs import read_batch_result
 
 pytestmark = pytest.mark.slow
 
-RECORDS, RATE = 1200, 20  # ~60 s of job: long enough to crash one triggerer and start another meanwhile
+RECORDS, RATE = 1800, 20  # ~90 s of job: time to start one triggerer, crash it and start another, even loaded
 
 
 def _add_slow_batch_job(out: Path) -> None:
