@@ -186,6 +186,22 @@ def test_wait_gone_times_out_naming_the_cluster(k8s_api):
         KubeView(k8s_api.client, k8s_api.namespace).wait_gone("stuck", timeout=0.2, poll=0.05)
 
 
+def test_jobmanager_is_stopped_before_the_deployment_is_deleted(k8s_api):
+    """Scale to 0, wait for the JobManager pod, and only then delete (no ReplicaSet runs here: the pod stays)."""
+    make_cluster(k8s_api, "demo", ha=False)
+    view = KubeView(k8s_api.client, k8s_api.namespace)
+    assert view.scale_jobmanager_to_zero("demo") is True
+    assert k8s_api.apps.read_namespaced_deployment("demo", k8s_api.namespace).spec.replicas == 0
+    assert [p["metadata"]["name"] for p in view.jobmanager_pods("demo")] == ["demo-abc-def"]
+    with pytest.raises(KubeError, match=r"JobManager pod\(s\) demo-abc-def of cluster 'demo' still exist .*"
+                                        r"nothing was deleted"):
+        view.wait_jobmanager_stopped("demo", timeout=0.2, poll=0.05)
+    assert view.deployment("demo") is not None and view.pods("demo")  # the refusal touched nothing
+    k8s_api.core.delete_namespaced_pod("demo-abc-def", k8s_api.namespace)  # what the ReplicaSet would do
+    view.wait_jobmanager_stopped("demo", timeout=10)
+    assert view.scale_jobmanager_to_zero("nope") is False  # a cluster already gone is fine
+
+
 def test_rest_proxy_target_uses_the_service_port_and_the_api_credentials(k8s_api):
     make_cluster(k8s_api, "demo", ha=False)
     target = KubeView(k8s_api.client, k8s_api.namespace).rest_proxy_target("demo")
