@@ -4,7 +4,7 @@
 One lifecycle instead of one test per mode: each cluster start costs a JobManager and a TaskManager, so
 the stages share them — first deploy, health, refusals (nothing stopped), savepoint redeploy with keyed
 state continuity, a failure injected between stop and submit then a re-run that resumes from the recorded
-savepoint, a last-state redeploy through Kubernetes HA, the monitor flagging a restarting job and a hung
+savepoint, a last-state redeploy through Kubernetes HA, the monitor flagging a restarting job and a killed
 JobManager in one run, then a vanished cluster.
 
 The catalogue's job has no restart strategy on purpose: had the redeploy deleted the Deployment at once,
@@ -142,8 +142,8 @@ def test_streaming_job_lifecycle(flink_env, airflow_run, monkeypatch):
     _wait_counting_past(out, before, "counts to continue after the last-state restore")
     _no_reset(out, before)
 
-    # 6. The monitor flags a restarting job and a JobManager that stopped answering, in one run. The restarting
-    #    job joins the catalogue only now (earlier monitor runs would see it MISSING).
+    # 6. The monitor flags a restarting job and a killed JobManager, in one run. The restarting job joins the
+    #    catalogue only now (earlier monitor runs would see it MISSING).
     import os
     import signal
     import textwrap
@@ -167,18 +167,19 @@ def test_streaming_job_lifecycle(flink_env, airflow_run, monkeypatch):
     cp.submit(restarting, "1", timeout=300)
     wait_until(lambda: ((cp.observe(restarting.cluster_id).job or _NoJob).restarts or 0) > 3, 240,
                "the failing job to restart more than max_restarts")
-    jm = flink_env["native"].kubelet.jobmanager(flink_env["cluster"])
-    os.killpg(jm.proc.pid, signal.SIGSTOP)  # the JobManager hangs: its REST port accepts but never answers
-    try:
+    kubelet = flink_env["native"].kubelet
+    with kubelet.hold_restarts():  # the killed JobManager stays down (CrashLoopBackOff) while the monitor looks
+        os.killpg(kubelet.jobmanager(flink_env["cluster"]).proc.pid, signal.SIGKILL)
+        wait_until(lambda: any(p.waiting_reason == "CrashLoopBackOff"
+                               for p in cp.observe(flink_env["cluster"]).jobmanager_pods), 60,
+                   "the killed JobManager to show as down")
         flagged = airflow_run("flink_health_monitor")
-    finally:
-        os.killpg(jm.proc.pid, signal.SIGCONT)
     assert flagged.state == "failed"
     verdicts = flagged.all_xcoms[("check_all", "verdicts")]
     assert verdicts["restarting"]["verdict"] == "UNHEALTHY", verdicts
     assert any("restarted" in r for r in verdicts["restarting"]["reasons"]), verdicts
     assert verdicts["stream"]["verdict"] == "UNHEALTHY", verdicts
-    assert any("REST API unreachable" in r for r in verdicts["stream"]["reasons"]), verdicts
+    assert any("CrashLoopBackOff" in r for r in verdicts["stream"]["reasons"]), verdicts
     assert "restarting: UNHEALTHY" in flagged.log_text and "stream: UNHEALTHY" in flagged.log_text
     with cp.rest(restarting.cluster_id) as rest:
         cause = rest.root_cause(cp.observe(restarting.cluster_id).job.job_id)

@@ -34,6 +34,7 @@ holding watches: simpler to stop, and no event can be missed.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -41,6 +42,7 @@ import signal
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,6 +107,7 @@ class LocalKubelet:
         self.gone: list[PodRun] = []  # runs of deleted pods, oldest first (their logs stay on disk)
         self.ports: dict[str, tuple[int, int, int]] = {}  # cluster id -> its latest JobManager's ports
         self.errors: list[str] = []
+        self.holding_restarts = False  # see `hold_restarts`
         self._backends: dict[tuple[str, str], str] = {}  # service proxy key -> uid of the pod behind it
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=f"kubelet-{namespace}", daemon=True)
@@ -137,6 +140,19 @@ class LocalKubelet:
                     self.errors.append(message)
                     log.warning("kubelet reconcile failed: %s", message)
             self._stop.wait(self.interval)
+
+    @contextlib.contextmanager
+    def hold_restarts(self) -> Iterator[None]:
+        """Containers that exit inside the block stay down (CrashLoopBackOff) until it ends.
+
+        A real kubelet waits 10 s before the first restart; this harness restarts at once (tests that kill a
+        JobManager once need not wait). A test that must observe a JobManager that is *down* holds restarts.
+        """
+        self.holding_restarts = True
+        try:
+            yield
+        finally:
+            self.holding_restarts = False
 
     # ---- queries for tests ---------------------------------------------------------------------
 
@@ -172,7 +188,7 @@ class LocalKubelet:
             elif run is None:
                 self._start_pod(pod)
             elif run.restart_at is not None:
-                if time.monotonic() >= run.restart_at:
+                if time.monotonic() >= run.restart_at and not self.holding_restarts:
                     self._restart(pod, run)
             elif not run.finished and run.proc is not None and not run.proc.alive():
                 self._on_exit(pod, run)
@@ -377,7 +393,7 @@ class LocalKubelet:
             # (a real kubelet waits 10 s there too; tests that kill a JobManager once need not).
             delay = 0.0 if run.restarts == 0 else min(10.0 * 2 ** (run.restarts - 1), 300.0)
             run.restart_at = time.monotonic() + delay
-            if delay:
+            if delay or self.holding_restarts:
                 self._report_waiting(run, code)
             return
         self._report_terminated(run, code)
