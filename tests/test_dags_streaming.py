@@ -14,12 +14,15 @@ checkpoints; the last-state stage passes only because the JobManager is stopped 
 
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
 
 import pytest
 
+from tests.fixtures.native_catalogue import append_jobs
 from tests.fixtures.procs import wait_until
-from tests.fixtures.test_jobs import read_counts
+from tests.fixtures.test_jobs import FAILURE_MESSAGE, read_counts
 
 pytestmark = pytest.mark.slow
 
@@ -46,10 +49,6 @@ def _no_reset(out: Path, before: dict[int, int]) -> None:
             continue
         resets = [i for i in range(1, len(series)) if series[i] == 1 and series[i - 1] >= 1]
         assert not resets, f"key {key}: count restarted from 1 after reaching {n} ({series[-12:]})"
-
-
-class _NoJob:
-    restarts = 0
 
 
 def _deployments(native) -> list[str]:
@@ -144,16 +143,10 @@ def test_streaming_job_lifecycle(flink_env, airflow_run, monkeypatch):
 
     # 6. The monitor flags a restarting job and a killed JobManager, in one run. The restarting job joins the
     #    catalogue only now (earlier monitor runs would see it MISSING).
-    import os
-    import signal
-    import textwrap
-
     from flink_k8s import jobs
     from flink_k8s.hooks.flink import FlinkKubernetesHook
-    from tests.fixtures.test_jobs import FAILURE_MESSAGE
 
-    catalogue = Path(os.environ["FLINK_K8S_CATALOGUE"])
-    catalogue.write_text(catalogue.read_text() + textwrap.indent(textwrap.dedent(f"""\
+    append_jobs(f"""
         restarting:
           kind: streaming
           upgrade_mode: stateless
@@ -161,11 +154,11 @@ def test_streaming_job_lifecycle(flink_env, airflow_run, monkeypatch):
           jar_uri: local:///opt/flink/usrlib/failing.jar
           program_args: [--fail-after, "5", --rate, "10", --restart-attempts, "1000", --restart-delay-ms, "300"]
           health: {{max_restarts: 2}}
-        """), "  "))
+        """)
     cp = FlinkKubernetesHook("kubernetes_default", flink_env["ns"]).control_plane
     restarting = jobs.load_job("restarting")
     cp.submit(restarting, "1", timeout=300)
-    wait_until(lambda: ((cp.observe(restarting.cluster_id).job or _NoJob).restarts or 0) > 3, 240,
+    wait_until(lambda: (job := cp.observe(restarting.cluster_id).job) and (job.restarts or 0) > 3, 240,
                "the failing job to restart more than max_restarts")
     kubelet = flink_env["native"].kubelet
     with kubelet.hold_restarts():  # the killed JobManager stays down (CrashLoopBackOff) while the monitor looks

@@ -6,17 +6,16 @@ kubectl. Each test has its own namespace (`k8s_api` fixture).
 
 from __future__ import annotations
 
-import http.server
 import json
 import shutil
 import subprocess
-import threading
 from collections.abc import Iterator
 
 import pytest
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
+from tests.fixtures.http_stub import StubHandler, serve
 from tests.kube import patches, selectors
 
 
@@ -307,33 +306,16 @@ def test_pod_status_subresource_and_logs(k8s_api):
     assert log.data.decode() == "hello from p\n"
 
 
-class _Backend(http.server.BaseHTTPRequestHandler):
-    def _answer(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = json.dumps({"method": self.command, "path": self.path,
-                           "body": self.rfile.read(length).decode()}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    do_GET = do_PATCH = do_DELETE = do_POST = _answer
-
-    def log_message(self, *args) -> None:
-        pass
+class _Backend(StubHandler):
+    def answer(self) -> None:
+        self.reply(200, json.dumps({"method": self.command, "path": self.path,
+                                    "body": self.body().decode()}).encode())
 
 
 @pytest.fixture
 def backend() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Backend)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve(_Backend) as url:
+        yield url
 
 
 def test_service_proxy_forwards_every_method_to_the_registered_backend(k8s_api, backend):

@@ -10,7 +10,6 @@ connections and never answers (what a dead node or a dropped-packet firewall loo
 from __future__ import annotations
 
 import http.client
-import http.server
 import json
 import socket
 import threading
@@ -24,6 +23,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from tests.fixtures.http_stub import StubHandler, serve
 from tests.fixtures.k8s import airflow_kubernetes_conn_env
 from tests.fixtures.procs import wait_until
 from tests.test_hostile_input import base_catalogue, make_tripwire, tripwire_fired
@@ -42,11 +42,11 @@ class FaultyApi:
         self._lock = threading.Lock()
         outer = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
+        class Handler(StubHandler):
             protocol_version = "HTTP/1.1"
 
-            def _answer(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            def answer(self) -> None:
+                body = self.body()
                 with outer._lock:
                     outer.seen.append(f"{self.command} {self.path}")
                     fail = outer.fail_next > 0
@@ -56,41 +56,25 @@ class FaultyApi:
                     self.close_connection = True
                     return
                 if fail:
-                    return self._send(503, json.dumps({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                    return self.reply(503, json.dumps({"kind": "Status", "apiVersion": "v1", "status": "Failure",
                                                        "reason": "ServiceUnavailable", "code": 503,
                                                        "message": "etcd leader changed"}).encode())
                 conn = http.client.HTTPConnection(outer.upstream.hostname, outer.upstream.port, timeout=30)
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
                 conn.request(self.command, self.path, body=body or None, headers=headers)
                 resp = conn.getresponse()
-                self._send(resp.status, resp.read(), resp.getheader("Content-Type", "application/json"))
+                self.reply(resp.status, resp.read(), resp.getheader("Content-Type", "application/json"))
                 conn.close()
 
-            def _send(self, status: int, data: bytes, content_type: str = "application/json") -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _answer
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._serving = serve(Handler, before_shutdown=self._release.set)
+        self.url = ""
 
     def __enter__(self) -> FaultyApi:
-        self._thread.start()
+        self.url = self._serving.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._release.set()
-        self._server.shutdown()
-        self._server.server_close()
+        self._serving.__exit__(None, None, None)
 
 
 @contextmanager

@@ -11,18 +11,15 @@ copies an error text into a log or an exception.
 from __future__ import annotations
 
 import base64
-import contextlib
-import http.server
 import json
 import logging
-import threading
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
+from tests.fixtures.http_stub import StubHandler, serve
 from tests.fixtures.k8s import airflow_kubernetes_conn_env
 from tests.test_hostile_input import base_catalogue, make_tripwire, run_test_dag, tripwire_fired
 
@@ -59,37 +56,18 @@ def secret_catalogue(path: Path, namespace: str) -> Path:
     return path
 
 
-class _Denying(http.server.BaseHTTPRequestHandler):
+class _Denying(StubHandler):
     """403 for everything, echoing the Authorization header and the body in the Status message."""
 
-    def _answer(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length).decode(errors="replace") if length else ""
+    def answer(self) -> None:
+        body = self.body().decode(errors="replace")
         message = f"admission denied: auth={self.headers.get('Authorization')} object={body[:6000]}"
-        data = json.dumps({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                           "reason": "Forbidden", "code": 403, "message": message}).encode()
-        self.send_response(403)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _answer
-
-    def log_message(self, *args) -> None:
-        pass
+        self.reply(403, json.dumps({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                                    "reason": "Forbidden", "code": 403, "message": message}).encode())
 
 
-@contextlib.contextmanager
-def denying_api_server() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Denying)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+def denying_api_server():
+    return serve(_Denying)
 
 
 @pytest.fixture

@@ -15,12 +15,12 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 
 from tests.fixtures import procs
+from tests.fixtures.native_catalogue import append_jobs
 from tests.fixtures.procs import wait_until
 from tests.fixtures.test_jobs import read_batch_result
 
@@ -30,13 +30,12 @@ RECORDS, RATE = 1800, 20  # ~90 s of job: time to start one triggerer, crash it 
 
 
 def _add_slow_batch_job(out: Path) -> None:
-    catalogue = Path(os.environ["FLINK_K8S_CATALOGUE"])
-    catalogue.write_text(catalogue.read_text() + textwrap.indent(textwrap.dedent(f"""\
+    append_jobs(f"""
         slow:
           kind: batch
           jar_uri: local:///opt/flink/usrlib/batch.jar
           program_args: [--output, "{out}", --records, "{RECORDS}", --rate, "{RATE}"]
-        """), "  "))
+        """)
 
 
 def _new_run(dag, conf: dict):

@@ -260,14 +260,11 @@ class KubeView:
 
     def wait_jobmanager_stopped(self, cluster_id: str, timeout: float, poll: float = 0.5) -> None:
         """Wait until no JobManager pod of the cluster exists (after `scale_jobmanager_to_zero`)."""
-        deadline = time.monotonic() + timeout
-        while pods := self.jobmanager_pods(cluster_id):
-            if time.monotonic() > deadline:
-                names = ", ".join(_name(p) for p in pods)
-                raise KubeError(f"JobManager pod(s) {names} of cluster {cluster_id!r} still exist {timeout:.0f}s "
-                                "after scaling its Deployment to 0; nothing was deleted. Check the pod "
-                                "(stuck Terminating? node down?) and re-run.")
-            time.sleep(poll)
+        if not _poll_until(lambda: not self.jobmanager_pods(cluster_id), timeout, poll):
+            names = ", ".join(_name(p) for p in self.jobmanager_pods(cluster_id))
+            raise KubeError(f"JobManager pod(s) {names} of cluster {cluster_id!r} still exist {timeout:.0f}s "
+                            "after scaling its Deployment to 0; nothing was deleted. Check the pod "
+                            "(stuck Terminating? node down?) and re-run.")
 
     def delete_deployment(self, cluster_id: str) -> bool:
         """Delete the JobManager Deployment (its dependents go with it). False if it was already gone."""
@@ -329,12 +326,9 @@ class KubeView:
 
     def wait_gone(self, cluster_id: str, timeout: float, poll: float = 0.5) -> None:
         """Wait until neither the Deployment nor a JobManager pod of the cluster exists."""
-        deadline = time.monotonic() + timeout
-        while self.cluster_exists(cluster_id):
-            if time.monotonic() > deadline:
-                raise KubeError(f"cluster {cluster_id!r} still exists after {timeout:.0f}s "
-                                f"(Deployment or JobManager pod in namespace {self.namespace!r})")
-            time.sleep(poll)
+        if not _poll_until(lambda: not self.cluster_exists(cluster_id), timeout, poll):
+            raise KubeError(f"cluster {cluster_id!r} still exists after {timeout:.0f}s "
+                            f"(Deployment or JobManager pod in namespace {self.namespace!r})")
 
     # -- REST through the API server ---------------------------------------------------------------------------
 
@@ -383,6 +377,16 @@ def rest_port(service: dict) -> int:
     if ports:
         return int(ports[0]["port"])
     raise KubeError(f"service {_name(service)} has no ports")
+
+
+def _poll_until(done: Callable[[], bool], timeout: float, poll: float) -> bool:
+    """Call `done` every `poll` seconds until it is true (True) or `timeout` has passed (False)."""
+    deadline = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(poll)
+    return True
 
 
 def _name(obj: dict) -> str:
