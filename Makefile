@@ -4,7 +4,7 @@ PY := .venv/bin/python
 UV := .venv/bin/uv
 export PYTHONPATH := $(CURDIR)/plugins
 
-.PHONY: install flink test lint demo bench clean
+.PHONY: install flink test lint demo bench clean kube-up kube-down kube-status
 
 install: .venv/.installed
 
@@ -28,8 +28,19 @@ test: install flink lint
 demo: install flink
 	$(PY) scripts/demo.py
 
+# The local Kubernetes control plane (real etcd/apiserver/controller-manager/scheduler from
+# tools/kube-local, built once per machine into ~/.cache) and the project's local kubelet; needs root.
+kube-up: install flink
+	$(PY) scripts/kube_local.py up
+
+kube-down:
+	test -x $(PY) && $(PY) scripts/kube_local.py down || true
+
+kube-status: install
+	$(PY) scripts/kube_local.py status
+
 bench: install flink
 	$(PY) -m bench $(BENCH_ARGS)
 
-clean:
-	rm -rf .venv .flink .cache build .pytest_cache .ruff_cache
+clean: kube-down
+	rm -rf .venv .flink .cache build .pytest_cache .ruff_cache .kube-local

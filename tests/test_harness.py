@@ -61,7 +61,9 @@ def completed_checkpoints(url: str, job_id: str) -> int:
 
 
 def configmaps(native) -> dict[str, object]:
-    return {c.metadata.name: c for c in native.api.core.list_namespaced_config_map(native.api.namespace).items}
+    """The namespace's ConfigMaps but `kube-root-ca.crt` (the root-CA publisher puts one in every namespace)."""
+    return {c.metadata.name: c for c in native.api.core.list_namespaced_config_map(native.api.namespace).items
+            if c.metadata.name != "kube-root-ca.crt"}
 
 
 def jm_pod(native, cluster_id: str):
@@ -83,7 +85,7 @@ def submit_streaming(native, tmp_path, cluster_id: str, streaming_job_jar: Path,
     jar_uri = native.add_jar(jar_name, streaming_job_jar)
     flink(native, tmp_path, *seed_23(native, cluster_id, jar_uri, [
         "--output", str(output), "--rate", "20", "--checkpoint-interval-ms", "1000"]))
-    url = wait_until(lambda: cluster_id in native.kubelet.ports and native.kubelet.rest_url(cluster_id),
+    url = wait_until(lambda: native.kubelet.rest_url(cluster_id),
                      120, "the kubelet to start the JobManager")
     running = wait_until(lambda: [j for j in jobs(url) if j["state"] == "RUNNING"], 180,
                          f"a RUNNING job on {cluster_id}'s REST endpoint")
@@ -391,7 +393,7 @@ def test_seed_command_on_flink_115_runs_on_java_17(native_k8s, legacy_job_jar, t
     jar_uri = native_k8s.add_jar("Streaming-Job.jar", legacy_job_jar)
     flink115(native_k8s, tmp_path, *seed.seed_command_115(ns, native_k8s.api.kubeconfig, cid, jar_uri,
                                                           ["--output", str(output)]))
-    url = wait_until(lambda: cid in native_k8s.kubelet.ports and native_k8s.kubelet.rest_url(cid), 120,
+    url = wait_until(lambda: native_k8s.kubelet.rest_url(cid), 120,
                      "the kubelet to start the 1.15.2 JobManager")
     job_id = "00000000000000000000000000000000"  # BRIEF.md: with HA the 1.15 job id is fixed
     wait_until(lambda: any(j["jid"] == job_id and j["state"] == "RUNNING" for j in jobs(url)), 240,
