@@ -439,8 +439,9 @@ class ProgressStore:
         cm = self.kube.configmap(self._name(cluster_id))
         return dict((cm or {}).get("data") or {})
 
-    def _write(self, cluster_id: str, data: dict) -> None:
-        self.kube.upsert_configmap(self._name(cluster_id), data,
+    def _update(self, cluster_id: str, change: Callable[[dict], dict | None]) -> None:
+        """One read-modify-write with the ConfigMap's resourceVersion: concurrent writers never lose an update."""
+        self.kube.update_configmap(self._name(cluster_id), change,
                                    labels={"app.kubernetes.io/managed-by": "flink-k8s-airflow"})
 
     def load(self, cluster_id: str) -> RedeployProgress:
@@ -451,34 +452,35 @@ class ProgressStore:
         return RedeployProgress(**values)
 
     def save(self, cluster_id: str, progress: RedeployProgress) -> None:
-        data = self._read(cluster_id)
-        data["progress"] = json.dumps(progress.__dict__)
-        self._write(cluster_id, data)
+        self._update(cluster_id, lambda data: {**data, "progress": json.dumps(progress.__dict__)})
 
     def clear(self, cluster_id: str) -> None:
-        data = self._read(cluster_id)
-        if data.pop("progress", None) is not None:
-            self._write(cluster_id, data)
+        def drop(data: dict) -> dict | None:
+            return None if data.pop("progress", None) is None else data
+        self._update(cluster_id, drop)
 
     def savepoints(self, cluster_id: str) -> list[tuple[str, datetime]]:
         raw = json.loads(self._read(cluster_id).get("savepoints", "[]"))
         return [(p, datetime.fromisoformat(t)) for p, t in raw]
 
     def remember_savepoint(self, cluster_id: str, path: str, when: datetime) -> None:
-        data = self._read(cluster_id)
-        items = json.loads(data.get("savepoints", "[]"))
-        if path not in [p for p, _ in items]:
+        def add(data: dict) -> dict | None:
+            items = json.loads(data.get("savepoints", "[]"))
+            if path in [p for p, _ in items]:
+                return None
             items.append([path, when.isoformat()])
-        data["savepoints"] = json.dumps(items)
-        self._write(cluster_id, data)
+            return {**data, "savepoints": json.dumps(items)}
+        self._update(cluster_id, add)
 
     def forget_savepoints(self, cluster_id: str, paths: Iterable[str]) -> None:
         gone = set(paths)
         if not gone:
             return
-        data = self._read(cluster_id)
-        data["savepoints"] = json.dumps([i for i in json.loads(data.get("savepoints", "[]")) if i[0] not in gone])
-        self._write(cluster_id, data)
+        def drop(data: dict) -> dict | None:
+            items = json.loads(data.get("savepoints", "[]"))
+            kept = [i for i in items if i[0] not in gone]
+            return None if len(kept) == len(items) else {**data, "savepoints": json.dumps(kept)}
+        self._update(cluster_id, drop)
 
 
 SAVEPOINT_DIR_KEYS = ("execution.checkpointing.savepoint-dir", "state.savepoints.dir")

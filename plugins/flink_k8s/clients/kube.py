@@ -294,16 +294,40 @@ class KubeView:
         return deleted
 
     def upsert_configmap(self, name: str, data: dict[str, str], labels: dict[str, str] | None = None) -> None:
-        """Create or replace a small ConfigMap of our own (not a Flink one)."""
-        body = {"apiVersion": "v1", "kind": "ConfigMap", "data": data,
-                "metadata": {"name": name, "namespace": self.namespace, "labels": labels or {}}}
-        try:
-            self._call(f"create configmap {name}", self.core.create_namespaced_config_map, self.namespace, body)
-        except Exception as exc:
-            if _status(exc) != 409:
-                raise
-            self._call(f"replace configmap {name}", self.core.replace_namespaced_config_map, name,
-                       self.namespace, body)
+        """Create or replace a small ConfigMap of our own (not a Flink one), whatever it held before."""
+        self.update_configmap(name, lambda _old: data, labels)
+
+    def update_configmap(self, name: str, change: Callable[[dict[str, str]], dict[str, str] | None],
+                         labels: dict[str, str] | None = None, attempts: int = 8) -> dict[str, str]:
+        """Read-modify-write of a ConfigMap of our own, safe against concurrent writers.
+
+        `change(data)` gets the current data (empty if the ConfigMap does not exist) and returns the new data
+        (None: nothing to write). The write carries the resourceVersion that was read, so a concurrent writer
+        makes the API server answer 409 Conflict instead of one update silently replacing the other; then this
+        re-reads and re-applies `change`. Returns the data written (or left as it was).
+        """
+        for _ in range(attempts):
+            current = self.configmap(name)
+            old = dict((current or {}).get("data") or {})
+            new = change(dict(old))
+            if new is None or (current is not None and new == old):
+                return old
+            metadata: dict[str, Any] = {"name": name, "namespace": self.namespace, "labels": labels or {}}
+            body = {"apiVersion": "v1", "kind": "ConfigMap", "data": new, "metadata": metadata}
+            try:
+                if current is None:
+                    self._call(f"create configmap {name}", self.core.create_namespaced_config_map,
+                               self.namespace, body)
+                else:
+                    metadata["resourceVersion"] = current["metadata"]["resourceVersion"]
+                    self._call(f"update configmap {name}", self.core.replace_namespaced_config_map, name,
+                               self.namespace, body)
+                return new
+            except KubeApiError as exc:
+                if exc.status != 409:  # 409: created or changed by someone else since our read: re-read
+                    raise
+        raise KubeError(f"configmap {name} in namespace {self.namespace} kept changing under {attempts} "
+                        "concurrent updates; retry the task")
 
     def strip_job_graph(self, cluster_id: str) -> list[str]:
         """Remove only the job-graph keys, keep checkpoint pointers (last-state upgrade, as the Flink operator does).
