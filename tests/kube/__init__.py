@@ -1,5 +1,6 @@
-"""A local stand-in for a Kubernetes cluster: kmock-based API emulator and a "local kubelet".
+"""The local Kubernetes cluster: the real control plane and our kubelet.
 
-`emulator` serves the Kubernetes API over real HTTP (the one emulated part of the test stack);
-`kubelet` runs the Flink processes that the real Flink CLI deploys into it.
+`controlplane` starts real etcd, kube-apiserver, kube-controller-manager and kube-scheduler (built from the
+Kubernetes Go modules by tools/kube-local); `kubelet` + `node` are the one part that is ours — they run, as
+local processes in their own network namespaces, the pods the scheduler binds to the local node.
 """
