@@ -1,7 +1,8 @@
 """`make demo`: the project's real flows on a local stack, through a real `airflow standalone`.
 
-Starts the Kubernetes API emulator + local kubelet (native-Kubernetes path: the real Flink 2.3.0 CLI deploys
-into the emulated API, real JobManager/TaskManager processes run what it deployed), a real Pushgateway,
+Starts the local Kubernetes cluster (`make kube-up`: real etcd, kube-apiserver, controller-manager and scheduler,
+plus the project's local kubelet; the real Flink 2.3.0 CLI deploys into it, and real JobManager/TaskManager
+processes run what it deployed, each pod in its own network namespace), a real Pushgateway,
 and `airflow standalone` on the repository's DAGs with the demo catalogue (include/demo/flink_jobs.yaml).
 Then it triggers, through the Airflow REST API: a batch run, a streaming deployment, a savepoint redeploy
 to a new release (state continuity shown), a health-monitor run and a Pushgateway cleanup; prints a
@@ -10,7 +11,8 @@ summary, the UI URL and the admin password, and keeps everything running until C
 Environment: DEMO_EXIT=1 exits after the summary (non-zero if a flow failed); DEMO_PORT=<port> for the UI
 (default 8080, else a free port); DEMO_RUN_TIMEOUT seconds per DAG run (default 900).
 State lives in .demo/ (recreated on every start): airflow/ (AIRFLOW_HOME), cluster/ (pods' files, job
-output, "hdfs"), logs/ (every process's log), kubeconfig.
+output, "hdfs"), logs/ (every process's log), kubeconfig (the flink-demo/flink-airflow service account).
+The control plane is left running if it was already up, and stopped at the end if the demo started it.
 """
 
 from __future__ import annotations
@@ -97,7 +99,7 @@ def main() -> int:
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not abort the clean-up
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        print("Stopping Airflow, Flink processes, Pushgateway and the Kubernetes API emulator ...", flush=True)
+        print("Stopping Airflow, Flink pods, Pushgateway and (if the demo started it) Kubernetes ...", flush=True)
         stack.stop()
         print(f"Stopped everything (demo ran {time.monotonic() - t0:.0f}s).", flush=True)
 

@@ -1,17 +1,16 @@
-"""The demo's local stack: Kubernetes API emulator + local kubelet, a real Pushgateway, the job jars, and
-`airflow standalone` configured for them. `Stack.stop()` ends every process it started (also after a
+"""The demo's local stack: the local Kubernetes cluster (real control plane + our kubelet), a real Pushgateway,
+the job jars, and `airflow standalone` configured for them. `Stack.stop()` ends every process it started (also after a
 partial start), so a failed or interrupted demo leaves nothing running.
 
 Why these pieces: they are the test suite's own (tests/kube, tests/fixtures), so the demo exercises the
-same native-Kubernetes path the tests prove — the real Flink CLI deploys into the emulated API, and the
-harness runs the JobManager/TaskManager processes Flink asks for.
+same native-Kubernetes path the tests prove — the real Flink CLI deploys into the real API server, and the
+local kubelet runs the JobManager/TaskManager pods Flink asks for, each in its own network namespace.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import random
 import shutil
 import signal
 import socket
@@ -43,11 +42,11 @@ def _fail_exception() -> type[BaseException]:
     return pytest.fail.Exception
 
 
-def port_free(port: int) -> bool:
+def port_free(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers bind: TIME_WAIT is no conflict
         try:
-            s.bind(("127.0.0.1", port))
+            s.bind((host, port))
         except OSError:
             return False
     return True
@@ -88,7 +87,8 @@ def ensure_pushgateway() -> None:
 class Stack:
     """Everything the demo started; attributes stay None until their piece is up."""
     work: Path = DEMO_DIR
-    emulator: Any = None
+    cluster: Any = None  # tests.kube.controlplane.Cluster
+    started_cluster: bool = False  # the demo started the control plane (and so stops it)
     kubelet: Any = None
     gateway: Any = None
     airflow: procs.ManagedProcess | None = None
@@ -126,7 +126,7 @@ class Stack:
     def start(self) -> None:
         self._fresh_dirs()
         self._timed("jobs compiled", self._build_jars)
-        self._timed("Kubernetes API emulator + local kubelet", self._start_kubernetes)
+        self._timed("Kubernetes control plane + local kubelet", self._start_kubernetes)
         self._timed("Pushgateway", self._start_gateway)
         self._timed("airflow standalone (API up)", self._start_airflow)
 
@@ -140,7 +140,7 @@ class Stack:
         self.timings[what] = time.monotonic() - t0
 
     def _fresh_dirs(self) -> None:
-        """Each demo starts from scratch: the emulator is empty, so old Airflow state would only confuse."""
+        """Each demo starts from scratch: its namespace is new, so old Airflow state would only confuse."""
         if self.work.exists():
             shutil.rmtree(self.work)
         for d in (self.airflow_home / "plugins", self.cluster_dir / "usrlib", self.log_dir):
@@ -152,38 +152,38 @@ class Stack:
         self.jars = build_jobs(FLINK_23)
 
     def _start_kubernetes(self) -> None:
-        from kubernetes import client, config
-
-        from tests.kube import emulator as kube_emulator
+        from tests.fixtures.k8s import create_namespace, delete_namespace
+        from tests.kube import controlplane
         from tests.kube.kubelet import LocalKubelet, jar_dir_with
-        from tests.kube.server import EmulatorServer
 
-        # A real API server picks NodePorts at random; the emulator takes the lowest free one, so two emulators
-        # on one machine (a test run beside the demo) would both hand out 30000 and their JobManagers would
-        # race for it. Start the demo's range at a random point.
-        kube_emulator._NODE_PORTS = range(random.randrange(30000, 32000), 32768)
-        self.emulator = EmulatorServer().start()
-        self.emulator.write_kubeconfig(self.kubeconfig, NAMESPACE)
-        api = config.new_client_from_config(str(self.kubeconfig))
+        self.started_cluster = not controlplane.running()
         try:
-            client.CoreV1Api(api).create_namespace({"metadata": {"name": NAMESPACE}})
-        finally:
-            api.close()
+            self.cluster = controlplane.up(say=lambda line: print(f"    {line}", flush=True))
+        except controlplane.ControlPlaneError as exc:
+            raise DemoError(str(exc)) from None
+        delete_namespace(self.cluster, NAMESPACE)  # a previous demo's, if one was interrupted
+        self._wait_namespace_gone()
+        create_namespace(self.cluster, NAMESPACE, self.work).rename(self.kubeconfig)
         jar_dir = self.cluster_dir / "usrlib"
         jar_dir_with(jar_dir, {name: getattr(self.jars, attr) for name, attr in JARS.items()})
-        self.kubelet = LocalKubelet(server=self.emulator, namespace=NAMESPACE, kubeconfig=self.kubeconfig,
-                                    work_dir=self.cluster_dir, jar_dir=jar_dir,
+        self.kubelet = LocalKubelet(self.cluster, work_dir=self.cluster_dir, jar_dir=jar_dir, namespace=NAMESPACE,
                                     flink_homes={"config.yaml": FLINK_23, "flink-conf.yaml": FLINK_115},
                                     interval=1.0).start()  # 1 s resync: lighter on a laptop
 
+    def _wait_namespace_gone(self, timeout: float = 120.0) -> None:
+        procs.wait_until(lambda: self.cluster.kubectl("get", "namespace", NAMESPACE, check=False).returncode != 0,
+                         timeout, f"namespace {NAMESPACE} of an earlier demo to be deleted", interval=1.0)
+
     def _start_gateway(self) -> None:
         from tests.fixtures.pushgateway import start_pushgateway
+        from tests.kube.controlplane import NODE_IP
 
-        port = GATEWAY_PORT if port_free(GATEWAY_PORT) else procs.free_port()
-        self.gateway = start_pushgateway(self.log_dir, port=port)
+        # On the node's address: Flink's pods push to it from their own network namespaces.
+        port = GATEWAY_PORT if port_free(GATEWAY_PORT, NODE_IP) else procs.free_port()
+        self.gateway = start_pushgateway(self.log_dir, port=port, host=NODE_IP)
         if port != GATEWAY_PORT:  # the catalogue names :9091; run a copy that names the port we got
             self.catalogue = self.work / "flink_jobs.yaml"
-            text = CATALOGUE.read_text().replace(f"http://127.0.0.1:{GATEWAY_PORT}", self.gateway.url)
+            text = CATALOGUE.read_text().replace(f"http://{NODE_IP}:{GATEWAY_PORT}", self.gateway.url)
             self.catalogue.write_text(text)
 
     def airflow_env(self) -> dict[str, str]:
@@ -242,7 +242,8 @@ class Stack:
     # -- stop --------------------------------------------------------------------------------------------
 
     def stop(self) -> None:
-        """Airflow first (no new tasks), then the Flink processes, the gateway and the emulator."""
+        """Airflow first (no new tasks), then the Flink pods (namespace deleted while the kubelet still runs, so
+        they stop as on a real node), the gateway, and the control plane if the demo started it."""
         if self.airflow is not None:
             # Task processes run in their own sessions: the process-group kill misses them. Collect every
             # descendant first (they are re-parented once their supervisor dies) and end them too.
@@ -250,11 +251,20 @@ class Stack:
             self.airflow.stop(grace=20.0)
             terminate_pids(tasks)
         if self.kubelet is not None:
+            from tests.fixtures.k8s import delete_namespace
+
+            delete_namespace(self.cluster, NAMESPACE)
+            try:
+                self._wait_namespace_gone(timeout=60)
+            except AssertionError as exc:
+                print(f"  {exc}; stopping its processes anyway", flush=True)
             self.kubelet.stop()
         if self.gateway is not None:
             self.gateway.stop()
-        if self.emulator is not None:
-            self.emulator.stop()
+        if self.cluster is not None and self.started_cluster:
+            from tests.kube import controlplane
+
+            controlplane.down(say=lambda line: None)
         procs.stop_all()  # anything else started through procs (all already stopped: idempotent)
 
 
