@@ -1,7 +1,7 @@
 """Benchmark: list / status / cancel through the control plane vs the real `flink` CLI (target >= 50x), and
 health of 200 cluster ids in one call (target <= 2 s).
 
-On the local native-Kubernetes harness (Kubernetes emulator + LocalKubelet running the real Flink 2.3.0
+On the local native-Kubernetes harness (local Kubernetes cluster (real control plane) + LocalKubelet running the real Flink 2.3.0
 JobManager/TaskManager the real CLI deploys), with the `<id>-rest` Service exposed as NodePort so the seed's
 unchanged `flink list|cancel --target kubernetes-application` can reach the JobManager (node ExternalIP
 127.0.0.1, nodePort = the JobManager's REST port):
@@ -29,11 +29,10 @@ import sys
 import tempfile
 import textwrap
 import time
-import uuid
 from dataclasses import replace
 from pathlib import Path
 
-from bench.common import Stats, alternate, exit_code, result
+from bench.common import BenchCluster, Stats, alternate, exit_code, result
 
 RATIO_TARGET = 50.0
 HEALTH_TARGET_S = 2.0
@@ -41,10 +40,9 @@ HEALTH_CLUSTERS = 200
 
 
 class ControlBench:
-    """Emulator + local kubelet + one streaming job; each measuring method returns seconds."""
+    """Local Kubernetes cluster + local kubelet + one streaming job; each measuring method returns seconds."""
 
     def __init__(self, work: Path) -> None:
-        from kubernetes import client, config
 
         from flink_k8s.clients.flink_cli import FlinkCli
         from flink_k8s.clients.kube import KubeView
@@ -53,19 +51,15 @@ class ControlBench:
         from tests.fixtures.paths import FLINK_23, FLINK_115
         from tests.fixtures.test_jobs import build_jobs
         from tests.kube.kubelet import LocalKubelet, jar_dir_with
-        from tests.kube.server import EmulatorServer
 
         self.work = work
         jars = build_jobs(FLINK_23)
-        self.server = EmulatorServer().start()
-        self.namespace = f"bench-{uuid.uuid4().hex[:6]}"
-        self.kubeconfig = self.server.write_kubeconfig(work / "kubeconfig", self.namespace)
-        self.api = config.new_client_from_config(str(self.kubeconfig))
-        client.CoreV1Api(self.api).create_namespace({"metadata": {"name": self.namespace}})
+        self.k8s = BenchCluster.start(work)
+        self.namespace, self.kubeconfig, self.api = self.k8s.namespace, self.k8s.kubeconfig, self.k8s.api
         jar_dir = work / "cluster" / "usrlib"
         jar_dir.mkdir(parents=True)
         jar_dir_with(jar_dir, {"streaming.jar": jars.streaming})
-        self.kubelet = LocalKubelet(server=self.server, namespace=self.namespace, kubeconfig=self.kubeconfig,
+        self.kubelet = LocalKubelet(self.k8s.cluster, namespace=self.namespace,
                                     work_dir=work / "cluster", jar_dir=jar_dir,
                                     flink_homes={"config.yaml": FLINK_23, "flink-conf.yaml": FLINK_115}).start()
         self.kube = KubeView(self.api, self.namespace)
@@ -101,8 +95,7 @@ class ControlBench:
                 self.cp.delete_cluster(self.cluster_id, timeout=120)
         finally:
             self.kubelet.stop()
-            self.api.close()
-            self.server.stop()
+            self.k8s.close()
 
     # -- clusters (not timed) -------------------------------------------------------------------------------------
 

@@ -1,6 +1,6 @@
 """Benchmark: savepoint redeploy downtime — ours vs the minimal hand-run sequence (target <= 1.25x, 0 state lost).
 
-On the local native-Kubernetes harness (Kubernetes emulator + LocalKubelet running the real Flink 2.3.0
+On the local native-Kubernetes harness (local Kubernetes cluster (real control plane) + LocalKubelet running the real Flink 2.3.0
 JobManager/TaskManager the real CLI deploys), one streaming job (keyed counter, HA on, checkpoint every 1 s)
 is redeployed alternately by:
 
@@ -44,7 +44,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.common import Stats, alternate, exit_code, result
+from bench.common import BenchCluster, Stats, alternate, exit_code, result
 
 RATIO_TARGET = 1.25
 CLUSTER = "bench-stream"
@@ -96,7 +96,7 @@ class RedeployBench:
     """The harness, one streaming job, and the two redeploy procedures (each returns its downtime in seconds)."""
 
     def __init__(self, work: Path) -> None:
-        from kubernetes import client, config
+        from kubernetes import client
 
         from flink_k8s.clients.flink_cli import FlinkCli
         from flink_k8s.clients.kube import KubeView
@@ -105,22 +105,18 @@ class RedeployBench:
         from tests.fixtures.paths import FLINK_23, FLINK_115
         from tests.fixtures.test_jobs import build_jobs
         from tests.kube.kubelet import LocalKubelet, jar_dir_with
-        from tests.kube.server import EmulatorServer
 
         self.work = work
         self.out = work / "out"
         jars = build_jobs(FLINK_23)
-        self.server = EmulatorServer().start()
-        self.namespace = f"bench-{uuid.uuid4().hex[:6]}"
-        self.kubeconfig = self.server.write_kubeconfig(work / "kubeconfig", self.namespace)
-        self.api = config.new_client_from_config(str(self.kubeconfig))
-        self.core = client.CoreV1Api(self.api)
-        self.core.create_namespace({"metadata": {"name": self.namespace}})
+        self.k8s = BenchCluster.start(work)
+        self.namespace, self.kubeconfig, self.api = self.k8s.namespace, self.k8s.kubeconfig, self.k8s.api
+        self.core = client.CoreV1Api(self.k8s.admin)
         self.kubelet = None
         jar_dir = work / "cluster" / "usrlib"
         jar_dir.mkdir(parents=True)
         jar_dir_with(jar_dir, {"streaming.jar": jars.streaming})
-        self.kubelet = LocalKubelet(server=self.server, namespace=self.namespace, kubeconfig=self.kubeconfig,
+        self.kubelet = LocalKubelet(self.k8s.cluster, namespace=self.namespace,
                                     work_dir=work / "cluster", jar_dir=jar_dir,
                                     flink_homes={"config.yaml": FLINK_23, "flink-conf.yaml": FLINK_115}).start()
         self.kube = KubeView(self.api, self.namespace)
@@ -174,8 +170,7 @@ class RedeployBench:
         finally:
             if self.kubelet is not None:
                 self.kubelet.stop()
-            self.api.close()
-            self.server.stop()
+            self.k8s.close()
 
     # -- measurement helpers --------------------------------------------------------------------------------------
 

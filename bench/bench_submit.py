@@ -4,7 +4,7 @@ Ours (timed): validate the catalogue (the shipped seed job, 35 flags, rendered f
 submit overrides, render the argv and run the real CLI through FlinkCli (output pump, masking, process-group
 reaping). Baseline (timed): `subprocess.run` of exactly the argv ours produced, same environment.
 
-Both go to the Kubernetes emulator WITHOUT the local kubelet: the CLI creates the Deployment, Services and
+Both go to the real local API server WITHOUT a kubelet for the namespace: the CLI creates the Deployment, Services and
 ConfigMap and exits; no JobManager ever starts (cheap, and the CLI's work is identical for both). Between
 repetitions the cluster's objects are deleted (not timed). The CLI costs seconds of JVM start on a loaded
 machine, so the ratio's noise is large; the in-process overhead (ours minus its own CLI subprocess time) is
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import yaml
 
-from bench.common import REPO, Stats, alternate, exit_code, result
+from bench.common import REPO, BenchCluster, Stats, alternate, exit_code, result
 
 FLINK_HOME = REPO / ".flink" / "flink-2.3.0"
 CATALOGUE = REPO / "include" / "flink_jobs.yaml"
@@ -41,22 +41,21 @@ def catalogue_bytes(namespace: str) -> bytes:
 
 
 class SubmitBench:
-    """Emulator + namespace + control plane; `ours(rep)` / `bare(rep)` each submit once and return seconds."""
+    """Local Kubernetes cluster + namespace + control plane; `ours(rep)` / `bare(rep)` each submit once and return seconds."""
 
     def __init__(self, work: Path) -> None:
-        from kubernetes import client, config
+        from kubernetes import client
 
         from flink_k8s.clients.flink_cli import FlinkCli
         from flink_k8s.clients.kube import KubeView
         from flink_k8s.control_plane import FlinkControlPlane
-        from tests.kube.server import EmulatorServer
+        from tests.kube.kubelet import claim_namespace
 
-        self.server = EmulatorServer().start()
-        self.namespace = f"bench-{uuid.uuid4().hex[:6]}"
-        self.kubeconfig = self.server.write_kubeconfig(work / "kubeconfig", self.namespace)
-        self.api = config.new_client_from_config(str(self.kubeconfig))
-        self.core, self.apps = client.CoreV1Api(self.api), client.AppsV1Api(self.api)
-        self.core.create_namespace({"metadata": {"name": self.namespace}})
+        self.k8s = BenchCluster.start(work)
+        self.namespace, self.kubeconfig, self.api = self.k8s.namespace, self.k8s.kubeconfig, self.k8s.api
+        self.core, self.apps = client.CoreV1Api(self.k8s.admin), client.AppsV1Api(self.k8s.admin)
+        # No kubelet here: claim the namespace so the node daemon leaves its pods Pending too.
+        self.claim = claim_namespace(self.k8s.cluster, self.namespace)
         self.kube = KubeView(self.api, self.namespace)
         self.cli = FlinkCli(FLINK_HOME, log_dir=work / "log")
         self.cp = FlinkControlPlane(self.kube, cli=self.cli, kubeconfig_path=str(self.kubeconfig))
@@ -65,8 +64,8 @@ class SubmitBench:
         self.cluster_id = ""
 
     def close(self) -> None:
-        self.api.close()
-        self.server.stop()
+        self.claim.unlink(missing_ok=True)
+        self.k8s.close()
 
     def ours(self, rep: int) -> float:
         from flink_k8s.core.catalogue import parse_catalogue
@@ -127,7 +126,7 @@ def main(argv: list[str] | None = None) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-submit-") as tmp:
         bench = SubmitBench(Path(tmp))
         try:
-            print(f"submit: {JOB} (shipped seed job, Flink 2.3 rendering) into the emulator, no kubelet; "
+            print(f"submit: {JOB} (shipped seed job, Flink 2.3 rendering) into the local API server, no kubelet; "
                   f"{args.reps} reps alternating")
             bench.bare(0)  # warm-up (page cache, JIT of nothing: the CLI is a fresh JVM each time); not counted
             times = alternate({"ours": bench.ours, "bare CLI": bench.bare}, args.reps)

@@ -104,3 +104,46 @@ def fmt_value(entry: Mapping[str, object]) -> str:
 def exit_code(results: Mapping[str, Mapping[str, object]]) -> int:
     """For running one bench module directly: 1 when any result missed its target."""
     return 1 if any(e.get("ok") is False for e in results.values()) else 0
+
+
+@dataclass
+class BenchCluster:
+    """A namespace on the local Kubernetes cluster, set up as a user's (include/k8s/ applied).
+
+    `kubeconfig`/`api`: its flink-airflow service account (what the project and the Flink CLI run as);
+    `admin`: a cluster-admin client for the bench's own set-up and clean-up.
+    """
+
+    cluster: object  # tests.kube.controlplane.Cluster
+    namespace: str
+    kubeconfig: Path
+    api: object  # kubernetes.client.ApiClient
+    admin: object  # kubernetes.client.ApiClient
+    started: bool
+
+    @classmethod
+    def start(cls, work: Path) -> BenchCluster:
+        import uuid
+
+        from kubernetes import config
+
+        from tests.fixtures.k8s import create_namespace
+        from tests.kube import controlplane
+
+        started = not controlplane.running()
+        cluster = controlplane.up(say=lambda line: print(line, flush=True))
+        namespace = f"bench-{uuid.uuid4().hex[:6]}"
+        kubeconfig = create_namespace(cluster, namespace, work)
+        return cls(cluster=cluster, namespace=namespace, kubeconfig=kubeconfig,
+                   api=config.new_client_from_config(str(kubeconfig)),
+                   admin=config.new_client_from_config(str(cluster.admin_kubeconfig)), started=started)
+
+    def close(self) -> None:
+        from tests.fixtures.k8s import delete_namespace
+        from tests.kube import controlplane
+
+        delete_namespace(self.cluster, self.namespace)
+        self.api.close()
+        self.admin.close()
+        if self.started:
+            controlplane.down(say=lambda line: None)

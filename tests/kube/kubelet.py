@@ -582,3 +582,11 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def claim_namespace(cluster: Cluster, namespace: str) -> Path:
+    """Keep the node daemon off a namespace without running its pods (they stay Pending); unlink to release."""
+    claim = cluster.state / "claims" / namespace
+    claim.parent.mkdir(parents=True, exist_ok=True)
+    claim.write_text(str(os.getpid()))
+    return claim
