@@ -9,24 +9,29 @@ and the job's output. No HA data is seeded: every ConfigMap asserted on was writ
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
+import shlex
 import signal
 import subprocess
+import sys
 import urllib.request
 from pathlib import Path
 
 import pytest
-from kubernetes import watch
+from kubernetes import client, watch
 
 from tests.fixtures.paths import FLINK_23, FLINK_115
 from tests.fixtures.procs import wait_until
 from tests.fixtures.test_jobs import read_batch_result, read_counts
-from tests.kube import seed, substitutions
+from tests.kube import audit, flinkconf, seed, substitutions
 from tests.kube.cli import conf_copy, hadoop_conf_dir, run_flink
+from tests.kube.controlplane import NODE_IP, NODE_NAME
 
 LEADER = "control-plane.alpha.kubernetes.io/leader"
+POD_NETWORK = ipaddress.ip_network("10.244.0.0/16")  # podnet.py: addresses that exist only in our namespaces
 
 
 # ---- helpers ----------------------------------------------------------------------------------
@@ -95,26 +100,38 @@ def submit_streaming(native, tmp_path, cluster_id: str, streaming_job_jar: Path,
 # ---- the kubelet's own mechanics (no JVM) -----------------------------------------------------
 
 
+# Keys a substitution could use to redirect a pod's traffic or API access. With one network namespace
+# and address per pod, Flink's default ports and the in-cluster service account work as in a real
+# cluster, so the kubelet must leave every one of them as Flink wrote it.
+ADDRESS_KEYS = {"rest.port", "rest.address", "rest.bind-address", "rest.bind-port", "jobmanager.rpc.address",
+                "jobmanager.rpc.port", "jobmanager.bind-host", "taskmanager.host", "taskmanager.bind-host",
+                "taskmanager.rpc.port", "blob.server.port", "taskmanager.data.port", "kubernetes.config.file",
+                "kubernetes.context", "kubernetes.namespace", "kubernetes.service-account"}
+
+
 @pytest.mark.parametrize("major", [1, 2])
 def test_substitutions_touch_only_documented_keys(tmp_path, major):
-    local = substitutions.Local(kubeconfig=tmp_path / "kc", jar_dir=tmp_path / "usrlib",
-                                hdfs_root=tmp_path / "hdfs", artifacts_dir=tmp_path / "art")
+    local = substitutions.Local(jar_dir=tmp_path / "usrlib", hdfs_root=tmp_path / "hdfs",
+                                artifacts_dir=tmp_path / "art")
     conf = {"pipeline.jars": "local:///opt/flink/usrlib/A.jar",
             "high-availability.storageDir": "hdfs://dc/flink/recovery", "fs.default-scheme": "hdfs://dc",
             "state.backend.type": "hashmap", "taskmanager.numberOfTaskSlots": "1",
-            "kubernetes.container.image.ref": "flink:1"}
-    jm = substitutions.jobmanager(conf, local, major, tmp_path / "conf", 1, 2, 3)
-    tm = substitutions.taskmanager(conf, local, major, 1)
+            "kubernetes.container.image.ref": "flink:1", "kubernetes.flink.conf.dir": "/opt/flink/conf",
+            **{key: "as-flink-wrote-it" for key in ADDRESS_KEYS}}
+    jm = substitutions.jobmanager(conf, local, major, tmp_path / "conf")
+    tm = substitutions.taskmanager(conf, local, major)
     assert jm["pipeline.jars"] == f"local://{tmp_path}/usrlib/A.jar"
     assert jm["high-availability.storageDir"] == f"file://{tmp_path}/hdfs/dc/flink/recovery"
     assert jm["fs.default-scheme"] == "file:///"
-    assert (jm["rest.port"], jm["jobmanager.rpc.port"], jm["blob.server.port"]) == ("3", "1", "2")
+    # The JobManager's one path override: where its configuration really is (TM pods copy its log4j files).
+    assert jm["kubernetes.flink.conf.dir"] == str(tmp_path / "conf")
+    assert "kubernetes.flink.conf.dir" not in tm
+    assert ("env.java.opts" in jm and "env.java.opts" in tm) == (major == 1)  # Java 17 flags for 1.x only
     value_mapped = {"pipeline.jars", "high-availability.storageDir", "fs.default-scheme"}
     for key in (set(jm) | set(tm)) - value_mapped:
         assert key in substitutions.__doc__, f"substitution of {key} is not documented in substitutions.py"
-    assert not {"state.backend.type", "taskmanager.numberOfTaskSlots",
-                "kubernetes.container.image.ref"} & (set(jm) | set(tm))
-
+    assert not (ADDRESS_KEYS | {"state.backend.type", "taskmanager.numberOfTaskSlots",
+                                "kubernetes.container.image.ref"}) & (set(jm) | set(tm))
 
 
 def fake_cluster(api, name: str, command: str, grace: int | None = None, config: bool = True):
@@ -132,7 +149,8 @@ def fake_cluster(api, name: str, command: str, grace: int | None = None, config:
                  "template": {"metadata": {"labels": labels}, "spec": spec}}})
     owner = [{"apiVersion": "apps/v1", "kind": "Deployment", "name": name, "uid": dep.metadata.uid}]
     api.core.create_namespaced_service(ns, {"metadata": {"name": f"{name}-rest", "ownerReferences": owner},
-                                            "spec": {"type": "NodePort", "ports": [{"port": 8081}]}})
+                                            "spec": {"type": "NodePort", "selector": labels,
+                                                     "ports": [{"port": 8081}]}})
     if config:
         fake_config(api, name, owner)
     return dep
@@ -145,22 +163,50 @@ def fake_config(api, name: str, owner: list[dict]) -> None:
 
 
 def pods_of(native, dep) -> list:
-    return [p for p in native.api.core.list_namespaced_pod(native.api.namespace).items
-            if p.metadata.owner_references[0].uid == dep.metadata.uid]
+    """The pods of a Deployment: owned by its ReplicaSet, which the real Deployment controller created."""
+    api = native.api
+    replica_sets = {rs.metadata.uid for rs in api.apps.list_namespaced_replica_set(api.namespace).items
+                    if any(o.uid == dep.metadata.uid for o in rs.metadata.owner_references or [])}
+    return [p for p in api.core.list_namespaced_pod(api.namespace).items
+            if any(o.uid in replica_sets for o in p.metadata.owner_references or [])]
 
 
 def running_pod(native, dep):
-    return wait_until(lambda: (p := pods_of(native, dep)) and p[0].status.phase == "Running" and p[0], 20,
+    return wait_until(lambda: (p := pods_of(native, dep)) and p[0].status.phase == "Running" and p[0], 30,
                       f"the pod of Deployment {dep.metadata.uid} to run")
 
 
-def proxy_backend(native, service: str) -> str | None:
-    return native.api.server.call(lambda e: e.service_backends.get((native.api.namespace, service)))
+def endpoints(api, service: str) -> dict[str, tuple[bool, bool]]:
+    """Pod IP -> (ready, terminating) in the Service's EndpointSlices (written by the real controller)."""
+    slices = client.DiscoveryV1Api(api.client).list_namespaced_endpoint_slice(
+        api.namespace, label_selector=f"kubernetes.io/service-name={service}").items
+    return {address: (bool(e.conditions.ready), bool(e.conditions.terminating))
+            for s in slices for e in s.endpoints or [] for address in e.addresses}
 
 
-# On SIGTERM it runs on until the test creates `release` (in the kubelet's working dir).
+def ready_endpoints(api, service: str) -> set[str]:
+    return {ip for ip, (ready, _) in endpoints(api, service).items() if ready}
+
+
+def via_service_proxy(api, service: str, path: str) -> str:
+    """GET through the API server's service proxy (which refuses loopback pod IPs: a real pod address)."""
+    return api.core.connect_get_namespaced_service_proxy_with_path(
+        f"{service}:8081", api.namespace, path, _preload_content=False, _request_timeout=10).data.decode()
+
+
+def via_node_port(api, service: str, path: str) -> str:
+    node_port = api.core.read_namespaced_service(service, api.namespace).spec.ports[0].node_port
+    with urllib.request.urlopen(f"http://{NODE_IP}:{node_port}/{path}", timeout=5) as resp:  # noqa: S310
+        return resp.read().decode()
+
+
+# On SIGTERM it runs on until the test creates `release` (in the kubelet's working dir). It prints
+# what the process itself sees as its host name and address.
 SLOW_TO_STOP = ("trap 'echo terminating; until [ -e release ]; do sleep 0.1; done; exit 0' TERM; "
-                "echo started; sleep 600 & wait $!")
+                "echo started as $(hostname) on $(ip -4 -o addr show dev eth0); sleep 600 & wait $!")
+# Serves a file naming the pod (HOSTNAME), to tell which pod a proxied request reached.
+SERVES_ITS_NAME = (f'cd "$HOME" && echo "$HOSTNAME" > whoami && echo started && '
+                   f"exec {shlex.quote(sys.executable)} -m http.server 8081")
 
 
 def test_kubelet_runs_restarts_and_gracefully_stops_pods_of_a_deployment(native_k8s):
@@ -172,12 +218,19 @@ def test_kubelet_runs_restarts_and_gracefully_stops_pods_of_a_deployment(native_
     fake_config(api, "fake", [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "fake",
                                "uid": dep.metadata.uid}])
     pod = running_pod(native_k8s, dep)
-    assert pod.spec.node_name and pod.status.pod_ip == "127.0.0.1"
-    nodeport = api.core.read_namespaced_service("fake-rest", ns).spec.ports[0].node_port
-    conf = (native_k8s.work_dir / "pods" / pod.metadata.name / "conf" / "config.yaml").read_text()
-    assert f"rest.port: '{nodeport}'" in conf and "kubernetes.config.file" in conf
-    assert proxy_backend(native_k8s, "fake-rest") == f"http://127.0.0.1:{nodeport}"
-    wait_until(lambda: "started" in api.core.read_namespaced_pod_log(pod.metadata.name, ns), 20, "pod log")
+    ip = pod.status.pod_ip
+    assert pod.spec.node_name == NODE_NAME and ipaddress.ip_address(ip) in POD_NETWORK and ip != NODE_IP
+    # The process really has that address (its own network namespace) and the pod's name as host name.
+    log = wait_until(lambda: "started" in (t := api.core.read_namespaced_pod_log(pod.metadata.name, ns)) and t,
+                     20, "the pod log (API server -> kubelet)")
+    assert f"started as {pod.metadata.name} on " in log and f" inet {ip}/" in log, log
+    # The kubelet changed only documented keys: Flink's own port stays, no address or kubeconfig override.
+    conf_dir = native_k8s.work_dir / "pods" / ns / pod.metadata.name / "conf"
+    written = flinkconf.parse("config.yaml", (conf_dir / "config.yaml").read_text())
+    assert written == {"rest.port": "8081", "kubernetes.flink.conf.dir": str(conf_dir),
+                       "user.artifacts.base-dir": str(native_k8s.work_dir / "artifacts")}
+    # The real EndpointSlice controller publishes the ready pod behind the Service.
+    wait_until(lambda: endpoints(api, "fake-rest") == {ip: (True, False)}, 20, "the pod in the EndpointSlice")
 
     proc = kubelet.process(pod.metadata.name)
     os.killpg(proc.pid, signal.SIGKILL)
@@ -188,29 +241,44 @@ def test_kubelet_runs_restarts_and_gracefully_stops_pods_of_a_deployment(native_
     old = kubelet.process(pod.metadata.name)
     assert old.pid != proc.pid and old.alive()
     wait_until(lambda: "started" in old.log_tail(), 20, "the restarted container's trap to be set")
+    assert api.core.read_namespaced_pod(pod.metadata.name, ns).status.pod_ip == ip  # same pod, same address
 
-    # Deleting the Deployment: the garbage collector removes ConfigMap and Service at once but only
-    # marks the pod; the kubelet SIGTERMs it, and the pod stays "Terminating" while it runs on.
+    # Deleting the Deployment: the garbage collector removes ReplicaSet, ConfigMap and Service, and
+    # only marks the pod; the kubelet SIGTERMs it, and the pod stays "Terminating" while it runs on.
     api.apps.delete_namespaced_deployment("fake", ns)
-    wait_until(lambda: "terminating" in old.log_tail(), 20, "SIGTERM to reach the container")
+    wait_until(lambda: "terminating" in old.log_tail(), 30, "SIGTERM to reach the container")
     marked = api.core.read_namespaced_pod(pod.metadata.name, ns)
     assert marked.metadata.deletion_timestamp and marked.status.phase == "Running"
     assert marked.status.container_statuses[0].state.running is not None and old.alive()
-    assert "flink-config-fake" not in configmaps(native_k8s)
-    assert proxy_backend(native_k8s, "fake-rest") is None  # a terminating pod is no endpoint
+    wait_until(lambda: "flink-config-fake" not in configmaps(native_k8s) and not api.core.list_namespaced_service(
+        ns, field_selector="metadata.name=fake-rest").items, 30, "the garbage collector to remove ConfigMap and Service")
 
-    # A new cluster with the same id starts meanwhile; the old pod's removal must not touch it.
-    new_dep = fake_cluster(api, "fake", "echo started; exec sleep 600")
+    # A new cluster with the same id starts meanwhile; the old pod's removal must not touch it. Its
+    # Service selects the still-terminating old pod too: the controller lists that one as terminating,
+    # never ready, so neither the service proxy nor the NodePort sends anything there.
+    new_dep = fake_cluster(api, "fake", SERVES_ITS_NAME)
     new_pod = running_pod(native_k8s, new_dep)
-    new_backend = f"http://127.0.0.1:{api.core.read_namespaced_service('fake-rest', ns).spec.ports[0].node_port}"
-    assert proxy_backend(native_k8s, "fake-rest") == new_backend
+    new_ip = new_pod.status.pod_ip
+    assert ipaddress.ip_address(new_ip) in POD_NETWORK and new_ip != ip
+    wait_until(lambda: endpoints(api, "fake-rest").get(new_ip) == (True, False), 20,
+               "the new pod in the new Service's EndpointSlice")
+    assert ready_endpoints(api, "fake-rest") == {new_ip}
+    assert endpoints(api, "fake-rest").get(ip, (False, True)) == (False, True)
+    name = new_pod.metadata.name
+    wait_until(lambda: via_service_proxy(api, "fake-rest", "whoami").strip() == name, 30,
+               "a request through the API server's service proxy to reach the new pod")
+    # The node's proxy (kube-proxy's role) follows the EndpointSlices on its own schedule.
+    wait_until(lambda: via_node_port(api, "fake-rest", "whoami").strip() == name, 20,
+               f"the NodePort on {NODE_IP} to reach the new pod")
     assert kubelet.jobmanager("fake").uid == new_pod.metadata.uid
     (native_k8s.work_dir / "release").touch()
     wait_until(lambda: [p.metadata.uid for p in api.core.list_namespaced_pod(ns).items] == [new_pod.metadata.uid],
-               20, "the old pod to be removed once its process exited")
+               30, "the old pod to be removed once its process exited")
     assert old.popen.returncode == 0
     wait_until(lambda: pod.metadata.uid in [r.uid for r in kubelet.gone], 20, "the kubelet to see it gone")
-    assert proxy_backend(native_k8s, "fake-rest") == new_backend
+    wait_until(lambda: endpoints(api, "fake-rest") == {new_ip: (True, False)}, 20,
+               "the removed pod to leave the EndpointSlice")
+    assert via_service_proxy(api, "fake-rest", "whoami").strip() == name
     assert kubelet.process(new_pod.metadata.name).alive()
 
 
@@ -244,7 +312,10 @@ def test_streaming_job_lifecycle_with_kubernetes_ha(native_k8s, streaming_job_ja
     `flink cancel` → CANCELED, Deployment removed and HA ConfigMaps cleaned up by Flink."""
     ns, cid = native_k8s.api.namespace, "streaming-job"
     output = tmp_path / "out"
+    since = audit.mark(native_k8s.api.cluster.audit_log)
     url, job_id = submit_streaming(native_k8s, tmp_path, cid, streaming_job_jar, output)
+    jm_ip = jm_pod(native_k8s, cid).status.pod_ip
+    assert ipaddress.ip_address(jm_ip) in POD_NETWORK and url == f"http://{jm_ip}:8081"  # Flink's own port
 
     # 1. checkpoints complete, and Flink's own HA ConfigMaps carry leadership and checkpoint pointers.
     wait_until(lambda: completed_checkpoints(url, job_id) >= 2, 120, "two completed checkpoints")
@@ -258,6 +329,12 @@ def test_streaming_job_lifecycle_with_kubernetes_ha(native_k8s, streaming_job_ja
             "org.apache.flink.k8s.leader.restserver", f"org.apache.flink.k8s.leader.job-{job_id}"} <= leader_keys
     assert any(k.startswith("checkpointID-") for k in cms[job_cm].data)
     assert cms[cluster_cm].metadata.labels["app"] == cid
+    # Flink wrote them in-cluster as flink-sa (the pod's token: the CLI's kubeconfig is not shipped),
+    # authorized by include/k8s/20-role-flink-native.yaml alone.
+    by_pods = [e for e in audit.events(native_k8s.api.cluster.audit_log, since, ns)
+               if e.user == f"system:serviceaccount:{ns}:flink-sa"]
+    assert {("create", "configmaps"), ("create", "pods")} <= {(e.verb, e.resource) for e in by_pods}
+    assert not [e for e in by_pods if e.code == 403 or e.decision == "forbid"], "flink-sa was refused"
     # The REST endpoint is reachable through the API server's service proxy as well.
     proxied = native_k8s.api.core.connect_get_namespaced_service_proxy_with_path(
         f"{cid}-rest:rest", ns, "jobs/overview", _preload_content=False)

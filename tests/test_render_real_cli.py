@@ -1,5 +1,6 @@
 """The rendered argv of the shipped catalogue is accepted by the real Flink 1.15.2 and 2.3.0 CLIs,
-which deploy into the emulated Kubernetes API; the objects they create carry the catalogue's values."""
+which deploy into the real local API server as the namespace's flink-airflow service account; the
+objects they create carry the catalogue's values."""
 
 from __future__ import annotations
 
@@ -33,7 +34,8 @@ def test_rendered_argv_deploys_with_catalogue_values(k8s_api, tmp_path, version,
     container = pod.containers[0]
     assert container.image == "flink-java11:42"
     assert container.image_pull_policy == "Always"
-    assert container.resources.requests == {"cpu": "1.0", "memory": "700Mi"}  # Flink writes the double
+    # Flink sends the double ("1.0"); the API server stores the quantity in canonical form.
+    assert container.resources.requests == {"cpu": "1", "memory": "700Mi"}
     assert pod.service_account_name == "flink-sa"
     assert pod.node_selector == {"task_type": "streaming"}
     rest = k8s_api.core.read_namespaced_service(f"{job.cluster_id}-rest", ns)

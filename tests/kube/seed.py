@@ -8,12 +8,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tests.kube.controlplane import NODE_IP
+
+# The seed pushes metrics to its Pushgateway. Flink's pods now run in real network namespaces whose
+# default route is the node bridge, so the test value must be an address that is ours: the node/bridge
+# address 10.244.0.1 (from inside a pod and from the host alike) on port 9, where nothing listens — the
+# reporter's pushes are refused at once and never leave this machine's own pod network.
+CLOSED_PUSHGATEWAY = f"http://{NODE_IP}:9"
+
 HADOOP_FAILOVER = ("-Dflink.hadoop.dfs.client.failover.proxy.provider.datacluster="
                    "org.apache.hadoop.hdfs.server.namenode.ha.ConfiguredFailoverProxyProvider")
 
 
 def seed_command_115(namespace: str, kubeconfig: Path, cluster_id: str, jar_uri: str,
-                     program_args: list[str] = (), promgateway: str = "http://192.168.0.1:9091") -> list[str]:
+                     program_args: list[str] = (), promgateway: str = CLOSED_PUSHGATEWAY) -> list[str]:
     """BRIEF.md's command verbatim in Flink 1.15 keys (`run-application`), test values."""
     return [
         "run-application", "--detached", "--parallelism", "1",
@@ -49,7 +57,7 @@ def seed_command_115(namespace: str, kubeconfig: Path, cluster_id: str, jar_uri:
 
 
 def seed_command_23(namespace: str, kubeconfig: Path, cluster_id: str, jar_uri: str,
-                    program_args: list[str] = (), promgateway: str = "http://127.0.0.1:9") -> list[str]:
+                    program_args: list[str] = (), promgateway: str = CLOSED_PUSHGATEWAY) -> list[str]:
     """The same command rendered for Flink 2.3 by hand (renamed keys, `run`), modest memory.
 
     `env.hadoop.conf.dir` is left out (2.3 has no Hadoop on its classpath here); a checkpoint dir is
