@@ -14,11 +14,11 @@ from datetime import datetime, timedelta
 from airflow.sdk import DAG, Asset, Param
 
 from flink_k8s import jobs
+from flink_k8s.core.form_params import batch_param_specs, make_params
 from flink_k8s.operators.flink import FlinkSubmitOperator
 
 # Retries re-attach to the run's cluster (same per-run cluster id), so they are safe; env overrides for tests.
 RETRIES = int(os.environ.get("FLINK_K8S_BATCH_RETRIES", "2"))
-RELEASE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 
 for spec in jobs.load().batch_jobs():
     with DAG(
@@ -29,8 +29,8 @@ for spec in jobs.load().batch_jobs():
         catchup=False,
         max_active_runs=1,
         default_args={"retries": RETRIES, "retry_delay": timedelta(minutes=1)},
-        params={"release": Param("latest", type="string", pattern=RELEASE_PATTERN,
-                                 description="Image release substituted for {release} in the job's image")},
+        # Title, description and section of the form field: core/form_params.py.
+        params=make_params(batch_param_specs(spec), Param),
         tags=["flink", "batch"],
         doc_md=__doc__,
     ) as dag:

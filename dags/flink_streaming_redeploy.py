@@ -16,10 +16,9 @@ from datetime import datetime
 from airflow.sdk import DAG, Param, task
 
 from flink_k8s import jobs
+from flink_k8s.core.form_params import make_params, redeploy_param_specs
 from flink_k8s.operators.flink import FlinkRedeployOperator
 from flink_k8s.sensors.flink import FlinkHealthSensor
-
-_streaming = sorted(j.name for j in jobs.load().streaming_jobs())
 
 with DAG(
     dag_id="flink_streaming_redeploy",
@@ -28,23 +27,9 @@ with DAG(
     start_date=datetime(2024, 1, 1),
     catchup=False,
     max_active_runs=1,
-    params={
-        "job": Param(_streaming[0] if _streaming else "", type="string", enum=_streaming or [""],
-                     description="Streaming job of the catalogue"),
-        "release": Param("", type="string", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$",
-                         description="New image release (replaces {release} in the job's image)"),
-        "upgrade_mode": Param(None, type=["null", "string"], enum=[None, "savepoint", "last-state", "stateless"],
-                              description="How state is carried over; empty = the job's upgrade_mode in the catalogue"),
-        "allow_state_loss": Param(False, type="boolean",
-                                  description="Required for stateless: the job starts with empty state"),
-        "allow_fallback_to_last_state": Param(False, type="boolean",
-                                              description="savepoint mode: restore the latest HA checkpoint when "
-                                                          "the job is not RUNNING"),
-        "parallelism": Param(None, type=["null", "integer"], minimum=1, maximum=32768,
-                             description="Override the catalogue's parallelism"),
-        "restore_from": Param(None, type=["null", "string"], description="Restore this savepoint instead"),
-        "dry_run": Param(False, type="boolean", description="Only observe and print the plan"),
-    },
+    # Titles, descriptions, sections and the catalogue defaults in words: core/form_params.py (the Flink page's
+    # redeploy form shows the same texts). The `validate` task below stays the source of truth.
+    params=make_params(redeploy_param_specs(jobs.load()), Param),
     tags=["flink", "streaming"],
     doc_md=__doc__,
 ):

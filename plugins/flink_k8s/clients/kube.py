@@ -110,6 +110,13 @@ class KubeView:
     # -- plumbing -----------------------------------------------------------------------------------------
 
     def _call(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """`fn(*args, **kwargs)` with bounded retries of transient errors; `what` names the call in errors.
+
+        A refusal (403 from RBAC, 409 from a stale resourceVersion, ...) becomes a KubeApiError naming the
+        call and the namespace (the API's own message does not always say where, e.g. for a 409).
+        `_cluster_scoped=True` for calls outside the namespace (nodes).
+        """
+        where = "" if kwargs.pop("_cluster_scoped", False) else f" in namespace {self.namespace!r}"
         kwargs.setdefault("_request_timeout", self.request_timeout)
         delays = self.retry.delays()
         while True:
@@ -119,7 +126,7 @@ class KubeView:
                 if not _is_transient(exc):
                     if _status(exc) is None:
                         raise
-                    raise KubeApiError(f"Kubernetes API refused {what}: {self._describe(exc)}",
+                    raise KubeApiError(f"Kubernetes API refused {what}{where}: {self._describe(exc)}",
                                        _status(exc)) from None  # no chained ApiException: its body is verbatim
                 delay = next(delays, None)
                 if delay is None:
@@ -196,6 +203,16 @@ class KubeView:
                          self.namespace, label_selector=f"app={cluster_id},{FLINK_TYPE_LABEL}")
         return (data or {}).get("items", [])
 
+    def list_namespace(self, kind: str, label_selector: str = FLINK_TYPE_LABEL) -> list[dict]:
+        """Every pod | configmap | service of the namespace matching `label_selector`, in one list call
+        (the Flink page observes many clusters of one namespace with three lists instead of three per cluster)."""
+        calls = {"pod": self.core.list_namespaced_pod, "configmap": self.core.list_namespaced_config_map,
+                 "service": self.core.list_namespaced_service}
+        if kind not in calls:
+            raise ValueError(f"kind={kind!r}: expected one of {', '.join(calls)}")
+        data = self._raw(f"list {kind}s ({label_selector})", calls[kind], self.namespace, label_selector=label_selector)
+        return (data or {}).get("items", [])
+
     def ha_configmaps(self, cluster_id: str) -> list[dict]:
         """HA ConfigMaps: `<id>-cluster-config-map`, `<id>-<jobid>-config-map` (1.15+), `<id>-*-leader` (≤1.14).
 
@@ -212,7 +229,7 @@ class KubeView:
 
     def node_address(self, address_type: str = "ExternalIP") -> str | None:
         """The first node address of the given type (NodePort access, as the Flink CLI does)."""
-        data = self._raw("list nodes", self.core.list_node) or {}
+        data = self._raw("list nodes", self.core.list_node, _cluster_scoped=True) or {}
         for node in data.get("items", []):
             for addr in (node.get("status") or {}).get("addresses") or []:
                 if addr.get("type") == address_type and addr.get("address"):
