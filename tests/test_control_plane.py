@@ -1,14 +1,18 @@
 """The control plane (KubeView, Flink REST via the service proxy, ProgressStore, health) and the ops CLI.
 
-Fast tests use the emulated Kubernetes API with hand-made objects shaped like what Flink 2.3 writes (a real
-HTTP server; faults come from a kmock handler answering 503 or hanging). Slow tests run real Flink 2.3.0
-JobManagers/TaskManagers on the native-Kubernetes harness; DAG-level redeploys live in test_dags_native.py,
-so these focus on the client calls themselves, combined into few cluster lifecycles (each costs a minute).
+Fast tests run on the real API server (tests/kube/controlplane.py) as the namespace's `flink-airflow` service
+account, with hand-made objects shaped like what Flink 2.3 writes: the real ReplicaSet controller creates the
+JobManager pod, the garbage collector removes what a deleted Deployment owned, the real service proxy answers.
+Those pods carry a scheduling gate (tests/fixtures/kube_faults.py): no kubelet runs them, and their status is
+written the way a kubelet would. Faults are real too: an admission webhook that cannot be called makes the API
+server answer 500, a dead address never answers, RBAC refuses with 403, a concurrent writer causes a 409.
+Slow tests run real Flink 2.3.0 JobManagers/TaskManagers on the native-Kubernetes harness; DAG-level redeploys
+live in test_dags_native.py, so these focus on the client calls themselves, combined into few cluster
+lifecycles (each costs a minute).
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import os
@@ -20,16 +24,31 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import kmock
 import pytest
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
 
-from flink_k8s.clients.kube import KubeError, KubeUnavailable, KubeView, RetryPolicy
+from flink_k8s.clients.flink_rest import FlinkRestClient, FlinkRestError
+from flink_k8s.clients.http_retry import RetryPolicy as RestRetry
+from flink_k8s.clients.kube import KubeApiError, KubeError, KubeUnavailable, KubeView, RetryPolicy
 from flink_k8s.control_plane import FlinkControlPlane, ProgressStore, RestAccess
 from flink_k8s.core.health import Verdict
 from flink_k8s.core.redeploy import RedeployProgress, Restore
+from tests.fixtures.kube_faults import (
+    WebhookServer,
+    admission_webhook,
+    airflow_client,
+    black_hole,
+    closed_port_url,
+    not_scheduled,
+    pod_running_status,
+    sa_user,
+    token_of,
+    with_server,
+)
 from tests.fixtures.paths import PLUGINS, REPO
-from tests.fixtures.procs import free_port
-from tests.kube.server import EmulatorServer
+from tests.fixtures.procs import free_port, wait_until
+from tests.kube import audit, controlplane
 
 JOB_ID = "00000000002efde30000000000000000"
 LEADER = "control-plane.alpha.kubernetes.io/leader"
@@ -49,32 +68,41 @@ def flink_labels(cluster_id: str, component: str | None = None) -> dict[str, str
 
 
 def make_cluster(api, cluster_id: str, *, deployment: bool = True, ha: bool = True, rest_service: bool = True,
-                 leader_age: timedelta = timedelta(seconds=2)) -> None:
-    """Objects as Flink 2.3's native deployment + Kubernetes HA leave them (names, labels, keys)."""
+                 leader_age: timedelta = timedelta(seconds=2)) -> str | None:
+    """Objects as Flink 2.3's native deployment + Kubernetes HA leave them (names, labels, keys), created as admin.
+
+    The Deployment's ReplicaSet creates the JobManager pod (its name is returned); the TaskManager pod is
+    created as Flink's resource manager does, owned by the Deployment. Both pods are gated (never scheduled)
+    and get a Running/ready status, so the real controllers report the Deployment available.
+    """
     ns = api.namespace
+    jm_name = None
     if deployment:
-        api.apps.create_namespaced_deployment(ns, {
-            "metadata": {"name": cluster_id, "labels": flink_labels(cluster_id, "jobmanager")},
-            "spec": {"replicas": 1, "selector": {"matchLabels": flink_labels(cluster_id, "jobmanager")},
-                     "template": {"metadata": {"labels": flink_labels(cluster_id, "jobmanager")},
-                                  "spec": {"containers": [{"name": "flink-main-container", "image": "flink:1"}]}}}})
-        dep = api.apps.patch_namespaced_deployment_status(cluster_id, ns, {"status": {
-            "replicas": 1, "availableReplicas": 1, "readyReplicas": 1}})
+        jm_labels = flink_labels(cluster_id, "jobmanager")
+        container = {"containers": [{"name": "flink-main-container", "image": "flink:1"}]}
+        dep = api.apps.create_namespaced_deployment(ns, {
+            "metadata": {"name": cluster_id, "labels": jm_labels},
+            "spec": {"replicas": 1, "selector": {"matchLabels": jm_labels},
+                     "template": {"metadata": {"labels": jm_labels}, "spec": not_scheduled(container)}}})
         owner = [{"apiVersion": "apps/v1", "kind": "Deployment", "name": cluster_id, "uid": dep.metadata.uid,
-                  "controller": True}]
-        for name, component in ((f"{cluster_id}-abc-def", "jobmanager"), (f"{cluster_id}-taskmanager-1-1",
-                                                                          "taskmanager")):
-            api.core.create_namespaced_pod(ns, {
-                "metadata": {"name": name, "labels": flink_labels(cluster_id, component), "ownerReferences": owner},
-                "spec": {"containers": [{"name": "flink-main-container", "image": "flink:1"}]}})
-            api.core.patch_namespaced_pod_status(name, ns, {"status": {
-                "phase": "Running", "conditions": [{"type": "Ready", "status": "True"}],
-                "containerStatuses": [{"name": "flink-main-container", "ready": True, "restartCount": 0,
-                                       "image": "flink:1", "imageID": "x", "state": {"running": {}}}]}})
+                  "controller": True, "blockOwnerDeletion": True}]
+        tm_name = f"{cluster_id}-taskmanager-1-1"
+        api.core.create_namespaced_pod(ns, {
+            "metadata": {"name": tm_name, "labels": flink_labels(cluster_id, "taskmanager"), "ownerReferences": owner},
+            "spec": not_scheduled(container)})
+        selector = ",".join(f"{k}={v}" for k, v in jm_labels.items())
+        (jm_pod,) = wait_until(lambda: api.core.list_namespaced_pod(ns, label_selector=selector).items, 30,
+                               f"the ReplicaSet controller to create the JobManager pod of {cluster_id}")
+        jm_name = jm_pod.metadata.name
+        for name in (jm_name, tm_name):
+            api.core.patch_namespaced_pod_status(name, ns, pod_running_status())
+        wait_until(lambda: (api.apps.read_namespaced_deployment(cluster_id, ns).status.available_replicas or 0) == 1,
+                   30, f"the Deployment controller to report {cluster_id} available")
     if rest_service:
-        api.core.create_namespaced_service(ns, {
+        api.core.create_namespaced_service(ns, {  # as Flink creates it: selects the JobManager pod
             "metadata": {"name": f"{cluster_id}-rest", "labels": flink_labels(cluster_id)},
-            "spec": {"ports": [{"name": "rest", "port": 8081}]}})
+            "spec": {"type": "ClusterIP", "selector": flink_labels(cluster_id, "jobmanager"),
+                     "ports": [{"name": "rest", "port": 8081, "targetPort": 8081}]}})
     api.core.create_namespaced_config_map(ns, {  # not an HA ConfigMap: same labels, must never be touched
         "metadata": {"name": f"flink-config-{cluster_id}", "labels": flink_labels(cluster_id)},
         "data": {"config.yaml": "a: b"}})
@@ -90,15 +118,21 @@ def make_cluster(api, cluster_id: str, *, deployment: bool = True, ha: bool = Tr
         api.core.create_namespaced_config_map(ns, {
             "metadata": {"name": f"{cluster_id}-{JOB_ID}-config-map", "labels": flink_labels(cluster_id)},
             "data": {"counter": "8", "checkpointID-0000000000000000007": base64.b64encode(b"pointer").decode()}})
+    return jm_name
 
 
 def configmap_names(api) -> set[str]:
     return {cm.metadata.name for cm in api.core.list_namespaced_config_map(api.namespace).items}
 
 
+def kube_view(api, **kwargs) -> KubeView:
+    """The project's view of the test namespace, as the product runs: the flink-airflow service account."""
+    return KubeView(airflow_client(api), api.namespace, **kwargs)
+
+
 def control_plane(api, **kwargs) -> FlinkControlPlane:
-    return FlinkControlPlane(KubeView(api.client, api.namespace, retry=RetryPolicy(attempts=2, first_delay=0.05),
-                                      request_timeout=5), **kwargs)
+    return FlinkControlPlane(kube_view(api, retry=RetryPolicy(attempts=2, first_delay=0.05), request_timeout=5),
+                             **kwargs)
 
 
 def write_catalogue(path: Path, namespace: str, jobs: str) -> Path:
@@ -106,6 +140,7 @@ def write_catalogue(path: Path, namespace: str, jobs: str) -> Path:
         defaults:
           flink_version: "2.3"
           namespace: {namespace}
+          service_account: flink-sa  # Flink's pods need include/k8s/20-role-flink-native.yaml (HA, TaskManagers)
           image: "flink-test:{{release}}"
           parallelism: 1
           jobmanager: {{cpu: 0.5, process_memory: 1024m}}
@@ -123,41 +158,27 @@ def run_ops(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
                           text=True, timeout=120)
 
 
-class FaultyApi(kmock.RawHandler):
-    """A kmock handler with only the reactions a test adds (no objects): an API server that misbehaves."""
-
-    def close_watches(self) -> None:  # EmulatorServer calls this on stop
-        pass
-
-    def __bool__(self) -> bool:  # RawHandler is falsy while it has served nothing
-        return True
-
-
-@pytest.fixture
-def faulty_api(tmp_path):
-    handler = FaultyApi()
-    server = EmulatorServer(handler).start()
-    try:
-        yield handler, server.write_kubeconfig(tmp_path / "faulty-kubeconfig", "ns1")
-    finally:
-        server.stop()
+def airflow_requests(api, since: int, verb: str, resource: str) -> list[audit.AuditEvent]:
+    """What the API server's audit log holds of flink-airflow's `verb resource` calls in the namespace."""
+    return [e for e in audit.events(api.cluster.audit_log, since, api.namespace)
+            if e.user == sa_user(api.namespace) and e.verb == verb and e.resource == resource]
 
 
 # -- fast: KubeView, ProgressStore, proxy target -------------------------------------------------------------
 
 def test_kube_view_reads_and_cleans_up_what_flink_leaves(k8s_api):
-    make_cluster(k8s_api, "demo")
+    jm_pod = make_cluster(k8s_api, "demo")
     make_cluster(k8s_api, "demo2", deployment=False)  # another cluster's objects must never be touched
-    view = KubeView(k8s_api.client, k8s_api.namespace)
+    view = kube_view(k8s_api)
 
     assert view.deployment("demo")["metadata"]["name"] == "demo"
     assert view.deployment("nope") is None
-    assert sorted(p["metadata"]["name"] for p in view.pods("demo")) == ["demo-abc-def", "demo-taskmanager-1-1"]
+    assert sorted(p["metadata"]["name"] for p in view.pods("demo")) == sorted([jm_pod, "demo-taskmanager-1-1"])
     assert [s["metadata"]["name"] for s in view.services("demo")] == ["demo-rest"]
     assert sorted(c["metadata"]["name"] for c in view.ha_configmaps("demo")) == [
         f"demo-{JOB_ID}-config-map", "demo-cluster-config-map"]  # flink-config-demo is not HA state
     assert view.cluster_exists("demo") and not view.cluster_exists("demo2")
-    assert view.node_address("ExternalIP") == "127.0.0.1"
+    assert view.node_address("ExternalIP") == controlplane.NODE_IP  # the local node, listed as flink-airflow
     assert view.pod_log_tail("no-such-pod") == ""
 
     # last-state clean-up: only the job-graph key goes, leader keys and checkpoint pointers stay
@@ -170,9 +191,10 @@ def test_kube_view_reads_and_cleans_up_what_flink_leaves(k8s_api):
     assert "checkpointID-0000000000000000007" in view.configmap(f"demo-{JOB_ID}-config-map")["data"]
 
     assert view.delete_deployment("demo") is True
+    view.wait_gone("demo", timeout=30)  # foreground deletion: the Deployment goes after what it owns
     assert view.delete_deployment("demo") is False
-    view.wait_gone("demo", timeout=10)  # the emulator cascades to the pods the Deployment owns
-    assert view.pods("demo") == []
+    # the garbage collector removes the ReplicaSet's JobManager pod and the TaskManager pod the Deployment owned
+    wait_until(lambda: view.pods("demo") == [], 30, "the garbage collector to delete the cluster's pods")
 
     # savepoint/stateless clean-up: every HA map of this cluster, nothing else
     assert sorted(view.delete_ha_configmaps("demo")) == [f"demo-{JOB_ID}-config-map", "demo-cluster-config-map"]
@@ -183,37 +205,60 @@ def test_kube_view_reads_and_cleans_up_what_flink_leaves(k8s_api):
 def test_wait_gone_times_out_naming_the_cluster(k8s_api):
     make_cluster(k8s_api, "stuck", ha=False)
     with pytest.raises(KubeError, match=r"cluster 'stuck' still exists after 0s .*namespace"):
-        KubeView(k8s_api.client, k8s_api.namespace).wait_gone("stuck", timeout=0.2, poll=0.05)
+        kube_view(k8s_api).wait_gone("stuck", timeout=0.2, poll=0.05)
+
+
+HOLD = "flink-k8s-airflow.test/node-has-not-confirmed"
 
 
 def test_jobmanager_is_stopped_before_the_deployment_is_deleted(k8s_api):
-    """Scale to 0, wait for the JobManager pod, and only then delete (no ReplicaSet runs here: the pod stays)."""
-    make_cluster(k8s_api, "demo", ha=False)
-    view = KubeView(k8s_api.client, k8s_api.namespace)
-    assert view.scale_jobmanager_to_zero("demo") is True
-    assert k8s_api.apps.read_namespaced_deployment("demo", k8s_api.namespace).spec.replicas == 0
-    assert [p["metadata"]["name"] for p in view.jobmanager_pods("demo")] == ["demo-abc-def"]
-    with pytest.raises(KubeError, match=r"JobManager pod\(s\) demo-abc-def of cluster 'demo' still exist .*"
-                                        r"nothing was deleted"):
-        view.wait_jobmanager_stopped("demo", timeout=0.2, poll=0.05)
-    assert view.deployment("demo") is not None and view.pods("demo")  # the refusal touched nothing
-    k8s_api.core.delete_namespaced_pod("demo-abc-def", k8s_api.namespace)  # what the ReplicaSet would do
-    view.wait_jobmanager_stopped("demo", timeout=10)
+    """Scale to 0, wait for the JobManager pod, and only then delete. The real ReplicaSet controller deletes the
+    pod; a finalizer keeps it Terminating (as a pod whose node has not confirmed the stop) until released."""
+    jm_pod = make_cluster(k8s_api, "demo", ha=False)
+    ns = k8s_api.namespace
+    k8s_api.core.patch_namespaced_pod(jm_pod, ns, {"metadata": {"finalizers": [HOLD]}})
+    view = kube_view(k8s_api)
+    try:
+        assert view.scale_jobmanager_to_zero("demo") is True
+        assert k8s_api.apps.read_namespaced_deployment("demo", ns).spec.replicas == 0
+        wait_until(lambda: k8s_api.core.read_namespaced_pod(jm_pod, ns).metadata.deletion_timestamp, 30,
+                   "the ReplicaSet controller to delete the JobManager pod")
+        assert [p["metadata"]["name"] for p in view.jobmanager_pods("demo")] == [jm_pod]
+        with pytest.raises(KubeError, match=rf"JobManager pod\(s\) {jm_pod} of cluster 'demo' still exist .*"
+                                            r"nothing was deleted"):
+            view.wait_jobmanager_stopped("demo", timeout=0.2, poll=0.05)
+        assert view.deployment("demo") is not None and view.pods("demo")  # the refusal touched nothing
+    finally:
+        k8s_api.core.patch_namespaced_pod(jm_pod, ns, {"metadata": {"finalizers": None}})  # the node confirms
+    view.wait_jobmanager_stopped("demo", timeout=30)
     assert view.scale_jobmanager_to_zero("nope") is False  # a cluster already gone is fine
 
 
-def test_rest_proxy_target_uses_the_service_port_and_the_api_credentials(k8s_api):
+def test_rest_proxy_target_uses_the_service_port_and_the_api_credentials(k8s_api, monkeypatch):
+    # A system CA bundle in the environment (common in images) must not replace the API server's CA.
+    import certifi
+
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", certifi.where())
     make_cluster(k8s_api, "demo", ha=False)
-    target = KubeView(k8s_api.client, k8s_api.namespace).rest_proxy_target("demo")
+    token = token_of(k8s_api.kubeconfig)  # a real TokenRequest token of flink-airflow
+    target = kube_view(k8s_api).rest_proxy_target("demo")
     assert target.base_url == f"{k8s_api.url}/api/v1/namespaces/{k8s_api.namespace}/services/demo-rest:8081/proxy"
-    assert target.headers == {"authorization": "Bearer emulator-token"}
-    assert "emulator-token" not in repr(target)
+    assert target.headers == {"authorization": f"Bearer {token}"}
+    assert token not in repr(target)
+    # The API server accepts these credentials (no 401/403) and answers for the Service itself: its JobManager
+    # pod runs on no node and has no IP, so the EndpointSlice controller published no endpoint -> 503.
+    rest = FlinkRestClient(target.base_url, headers=target.headers, verify=target.verify, cert=target.cert,
+                           retry=RestRetry(attempts=1), timeout=5)
+    with pytest.raises(FlinkRestError) as err:
+        rest.version()
+    assert err.value.status == 503 and "no endpoints available" in str(err.value), str(err.value)
+    assert token not in str(err.value) and token not in repr(rest)
     with pytest.raises(KubeError, match="service nope-rest not found"):
-        KubeView(k8s_api.client, k8s_api.namespace).rest_proxy_target("nope")
+        kube_view(k8s_api).rest_proxy_target("nope")
 
 
 def test_progress_store_round_trip_and_savepoint_history(k8s_api):
-    view = KubeView(k8s_api.client, k8s_api.namespace)
+    view = kube_view(k8s_api)
     store = ProgressStore(view)
     assert store.load("demo") == RedeployProgress()
     progress = RedeployProgress(savepoint_trigger_id="a" * 32, savepoint_path="file:///sp/1", submit_started=True,
@@ -235,13 +280,68 @@ def test_progress_store_round_trip_and_savepoint_history(k8s_api):
     assert view.ha_configmaps("demo") == [] and view.delete_ha_configmaps("demo") == []  # never an HA map
 
 
+# -- fast: refusals of the real API server ---------------------------------------------------------------------
+
+def test_refusals_name_the_call_and_the_namespace(k8s_api, tmp_path):
+    """403 from the real authorizer and 409 from a real concurrent writer surface as KubeApiError naming the
+    call (verb, resource) and the namespace, without the token or the response body."""
+    make_cluster(k8s_api, "demo", deployment=False, rest_service=False)
+    ns = k8s_api.namespace
+
+    # 403: Flink's own identity (flink-sa) has no right to list Services (include/k8s/20-role-flink-native.yaml)
+    flink_sa = controlplane.token_kubeconfig(k8s_api.cluster, tmp_path / "flink-sa.kubeconfig",
+                                             controlplane.request_token(k8s_api.cluster, ns, "flink-sa", "1h"),
+                                             ns, "flink-sa")
+    with pytest.raises(KubeApiError) as forbidden:
+        KubeView(config.new_client_from_config(str(flink_sa)), ns).services("demo")
+    message = str(forbidden.value)
+    assert forbidden.value.status == 403
+    assert f"Kubernetes API refused list services of demo in namespace {ns!r}: HTTP 403 Forbidden" in message
+    assert 'cannot list resource "services"' in message, message
+    assert token_of(flink_sa) not in message
+    assert forbidden.value.__cause__ is None and forbidden.value.__suppress_context__
+
+    # 409: a JobManager writes its HA map while the last-state clean-up replaces it. The admission webhook only
+    # times that write deterministically (it runs between the API server's read and its write of our update).
+    cluster_map = "demo-cluster-config-map"
+    admin = k8s_api.core
+
+    def jobmanager_renews_its_lease(request: dict) -> None:
+        if not request.get("dryRun") and request.get("name") == cluster_map:
+            admin.patch_namespaced_config_map(cluster_map, ns, {"metadata": {"annotations": {
+                "renewed-by-jobmanager": _now_rfc3339()}}})
+
+    sa = client.CoreV1Api(airflow_client(k8s_api))
+
+    def applied(hook: WebhookServer) -> bool:
+        seen = len(hook.reviews)
+        body = sa.read_namespaced_config_map("probe-target", ns)
+        sa.replace_namespaced_config_map("probe-target", ns, body, dry_run="All")
+        return len(hook.reviews) > seen
+
+    admin.create_namespaced_config_map(ns, {"metadata": {"name": "probe-target"}})
+    view = kube_view(k8s_api)
+    with WebhookServer(jobmanager_renews_its_lease) as hook, \
+            admission_webhook(k8s_api, resources=["configmaps"], operations=["UPDATE"], user=sa_user(ns),
+                              url=hook.url, ca_bundle=hook.ca_bundle, probe=lambda: applied(hook)):
+        with pytest.raises(KubeApiError) as conflict:
+            view.strip_job_graph("demo")
+    message = str(conflict.value)
+    assert conflict.value.status == 409
+    assert f"Kubernetes API refused replace configmap {cluster_map} in namespace {ns!r}: HTTP 409 Conflict" in message
+    after = admin.read_namespaced_config_map(cluster_map, ns)
+    assert f"executionPlan-{JOB_ID}" in after.data  # refused, not overwritten: the job graph is still there …
+    assert "renewed-by-jobmanager" in after.metadata.annotations  # … and so is the JobManager's write
+    assert view.strip_job_graph("demo") == [f"executionPlan-{JOB_ID}"]  # a retry (the task re-run) succeeds
+
+
 # -- fast: observation and health without a JobManager -------------------------------------------------------
 
 def test_observe_reads_ha_facts_and_unreachable_rest_is_reported_not_raised(k8s_api):
     make_cluster(k8s_api, "demo")
     cp = control_plane(k8s_api)
-    obs = cp.observe("demo")  # `<id>-rest` exists but nothing serves it: the proxy answers 503
-    assert obs.deployment.available and [p.component for p in obs.pods] == ["jobmanager", "taskmanager"]
+    obs = cp.observe("demo")  # `<id>-rest` exists but has no endpoint: the API server's proxy answers 503
+    assert obs.deployment.available and sorted(p.component for p in obs.pods) == ["jobmanager", "taskmanager"]
     assert obs.ha.leader_holder == "jm-1" and obs.ha.checkpoint_counter == 8
     assert obs.ha.latest_checkpoint_id == 7 and obs.ha.job_graph_keys == (f"executionPlan-{JOB_ID}",)
     assert obs.ha.leader_addresses["restserver"] == "http://10.0.0.1:8081"
@@ -277,48 +377,61 @@ def test_health_many_of_many_missing_clusters_and_one_present(k8s_api):
 
 # -- fast: faults of the Kubernetes API ----------------------------------------------------------------------
 
-def test_api_5xx_and_timeouts_end_in_kube_unavailable_after_bounded_retries(faulty_api, tmp_path, capsys):
-    from kubernetes import config
+def test_api_5xx_and_timeouts_end_in_kube_unavailable_after_bounded_retries(k8s_api, tmp_path, capsys):
+    """Two real faults. (1) The API server answers 500 to every write of flink-airflow: the validating admission
+    webhook it must call is down (`failed calling webhook`). (2) The API address accepts connections and never
+    answers (a dead or partitioned API server). Both end in KubeUnavailable after exactly the retry budget."""
+    make_cluster(k8s_api, "x", ha=False, rest_service=False)
+    ns = k8s_api.namespace
+    view = kube_view(k8s_api, retry=RetryPolicy(attempts=3, first_delay=0.01), request_timeout=5)
+    sa_apps = client.AppsV1Api(airflow_client(k8s_api))
 
-    handler, kubeconfig = faulty_api
+    def webhook_in_effect() -> bool:
+        try:
+            sa_apps.patch_namespaced_deployment("x", ns, {"metadata": {"labels": {"probe": "1"}}}, dry_run="All")
+        except ApiException as exc:
+            return exc.status == 500
+        return False
 
-    async def hang(request):
-        await asyncio.sleep(5)
-        return {}
+    with admission_webhook(k8s_api, resources=["deployments"], api_group="apps", operations=["UPDATE"],
+                           user=sa_user(ns), url=closed_port_url(), probe=webhook_in_effect):
+        since = audit.mark(k8s_api.cluster.audit_log)
+        with pytest.raises(KubeUnavailable, match=r"scale deployment x to 0 after 3 attempts: \(500\)"):
+            view.scale_jobmanager_to_zero("x")
+        client.CoreV1Api(airflow_client(k8s_api)).list_namespaced_config_map(ns)  # a marker, logged after them
+        wait_until(lambda: airflow_requests(k8s_api, since, "list", "configmaps"), 10, "the audit log to catch up")
+        patches = [e for e in airflow_requests(k8s_api, since, "patch", "deployments") if e.name == "x"]
+    assert [e.code for e in patches] == [500, 500, 500]  # exactly the budget, no hidden retries
+    assert k8s_api.apps.read_namespaced_deployment("x", ns).spec.replicas == 1  # nothing was changed
 
-    handler["get /apis/apps/v1/namespaces/ns1/deployments/slow"] << hang
-    handler[re.compile(".*")] << 503
-    api = config.new_client_from_config(str(kubeconfig))
-    view = KubeView(api, "ns1", retry=RetryPolicy(attempts=3, first_delay=0.01), request_timeout=0.3)
-    before = len(handler)
-    with pytest.raises(KubeUnavailable, match=r"list pods of x after 3 attempts: \(503\)"):
-        view.pods("x")
-    assert len(handler) - before == 3  # exactly the budget, no hidden retries
-    before = len(handler)
-    with pytest.raises(KubeUnavailable, match=r"get deployment slow after 3 attempts: .*[Tt]imed out"):
-        view.deployment("slow")
-    assert len(handler) - before == 3  # urllib3's silent per-request retries are off
+    with black_hole() as (address, accepted):
+        dead_kubeconfig = with_server(k8s_api.kubeconfig, tmp_path / "dead.kubeconfig", f"http://{address}")
+        dead = KubeView(config.new_client_from_config(str(dead_kubeconfig)), ns,
+                        retry=RetryPolicy(attempts=3, first_delay=0.01), request_timeout=0.3)
+        with pytest.raises(KubeUnavailable, match=r"get deployment slow after 3 attempts: .*[Tt]imed out"):
+            dead.deployment("slow")
+        assert len(accepted) == 3  # urllib3's silent per-request retries are off
 
-    # many clusters at once: an unobservable cluster is UNHEALTHY (observation_failed), never MISSING
-    cp = FlinkControlPlane(view)
-    job = _job_spec("x", "ns1")
-    reports = cp.health_many([job, replace(job, name="y", cluster_id="y")])
-    assert {r.verdict for r in reports.values()} == {Verdict.UNHEALTHY}
-    assert {r.reasons[0].code for r in reports.values()} == {"observation_failed"}
+        # many clusters at once: an unobservable cluster is UNHEALTHY (observation_failed), never MISSING
+        cp = FlinkControlPlane(dead)
+        job = _job_spec("x", ns)
+        reports = cp.health_many([job, replace(job, name="y", cluster_id="y")])
+        assert {r.verdict for r in reports.values()} == {Verdict.UNHEALTHY}
+        assert {r.reasons[0].code for r in reports.values()} == {"observation_failed"}
 
-    # the ops CLI says the check failed (exit 5), not that the job is unhealthy or missing
-    catalogue = write_catalogue(tmp_path / "c.yaml", "ns1", """
-        x:
-          kind: streaming
-          upgrade_mode: savepoint
-          savepoint_dir: file:///tmp/savepoints
-          jar_uri: local:///opt/flink/usrlib/x.jar
-        """)
-    code, out, err = ops_in_process(capsys, "health", "x", "--catalogue", str(catalogue), "--kubeconfig",
-                                    str(kubeconfig), "--timeout", "0.5")
-    assert code == 5, out + err
-    assert "after 4 attempts" in err and out == ""
-    api.close()
+        # the ops CLI says the check failed (exit 5), not that the job is unhealthy or missing
+        catalogue = write_catalogue(tmp_path / "c.yaml", ns, """
+            x:
+              kind: streaming
+              upgrade_mode: savepoint
+              savepoint_dir: file:///tmp/savepoints
+              jar_uri: local:///opt/flink/usrlib/x.jar
+            """)
+        code, out, err = ops_in_process(capsys, "health", "x", "--catalogue", str(catalogue), "--kubeconfig",
+                                        str(dead_kubeconfig), "--timeout", "0.5")
+        assert code == 5, out + err
+        assert "after 4 attempts" in err and out == ""
+        assert token_of(k8s_api.kubeconfig) not in err
 
 
 # -- fast: the ops command line ------------------------------------------------------------------------------
@@ -373,7 +486,7 @@ def ops_in_process(capsys, *argv: str) -> tuple[int, str, str]:
 
 
 def test_ops_cli_on_a_missing_cluster_with_recorded_savepoints(ops_catalogue, k8s_api, capsys, monkeypatch):
-    store = ProgressStore(KubeView(k8s_api.client, k8s_api.namespace))
+    store = ProgressStore(kube_view(k8s_api))
     store.remember_savepoint("stream-1", "file:///sp/savepoint-1", datetime(2026, 1, 1, tzinfo=UTC))
     common = ["--catalogue", str(ops_catalogue)]
     env = {"KUBECONFIG": str(k8s_api.kubeconfig)}  # default kubeconfig location honoured
@@ -433,7 +546,7 @@ def _native_setup(native_k8s, tmp_path, streaming_job_jar, failing_job_jar):
           program_args: [--fail-after, "5", --rate, "10", --restart-attempts, "1000", --restart-delay-ms, "300"]
           health: {{max_restarts: 2}}
         """)
-    cp = FlinkControlPlane(KubeView(native_k8s.api.client, ns), cli=FlinkCli(FLINK_23),
+    cp = FlinkControlPlane(KubeView(airflow_client(native_k8s.api), ns), cli=FlinkCli(FLINK_23),
                            kubeconfig_path=str(native_k8s.api.kubeconfig))
     return cp, load_catalogue(catalogue), catalogue, out
 

@@ -1,192 +1,142 @@
-"""Faults the other suites do not cover: a Kubernetes API that answers 5xx or never answers, a JobManager REST
-endpoint that never answers, the Airflow task killed while the real `flink run` is mid-submit, and stale HA
-ConfigMaps left behind before a batch submit. (Pushgateway down: tests/test_pushgateway_dag.py.)
+"""Faults the other suites do not cover: a Kubernetes API that fails transiently, keeps failing or never answers,
+a JobManager REST endpoint that never answers, the Airflow task killed while the real `flink run` is mid-submit,
+and stale HA ConfigMaps left behind before a batch submit. (Pushgateway down: tests/test_pushgateway_dag.py.)
 
-Faults are injected on the wire, never by patching our code: `FaultyApi` is a real HTTP server in front of
-the emulated Kubernetes API that answers 503, hangs, or forwards; a "black hole" is a socket that accepts
-connections and never answers (what a dead node or a dropped-packet firewall looks like to a client).
+Faults are real, never a patch of our code and never an HTTP server answering in place of the API server
+(tests/fixtures/kube_faults.py): connections reset by the network in front of the real API server (a TCP relay
+that never reads HTTP), the real API server answering 500 because the admission webhook it must call is down,
+an API address that accepts connections and never answers ("black hole": a dead node or a dropped-packet
+firewall), and an API address where nothing listens. The product runs as the namespace's `flink-airflow`
+service account; the API server's audit log counts what reached it.
 """
 
 from __future__ import annotations
 
-import http.client
-import json
-import socket
 import threading
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 import yaml
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 
-from tests.fixtures.http_stub import StubHandler, serve
 from tests.fixtures.k8s import airflow_kubernetes_conn_env
-from tests.fixtures.procs import wait_until
+from tests.fixtures.kube_faults import (
+    TcpRelay,
+    admission_webhook,
+    airflow_client,
+    black_hole,
+    closed_port_url,
+    not_scheduled,
+    sa_user,
+    token_of,
+    with_server,
+)
+from tests.fixtures.procs import free_port, wait_until
+from tests.kube import audit
 from tests.test_hostile_input import base_catalogue, make_tripwire, tripwire_fired
 
 
-class FaultyApi:
-    """A real HTTP server in front of `upstream`: `fail_next` requests get 503, `hang` makes every request wait
-    until the server stops, anything else is forwarded. Counts the requests it saw."""
-
-    def __init__(self, upstream: str) -> None:
-        self.upstream = urlsplit(upstream)
-        self.fail_next = 0
-        self.hang = False
-        self.seen: list[str] = []
-        self._release = threading.Event()
-        self._lock = threading.Lock()
-        outer = self
-
-        class Handler(StubHandler):
-            protocol_version = "HTTP/1.1"
-
-            def answer(self) -> None:
-                body = self.body()
-                with outer._lock:
-                    outer.seen.append(f"{self.command} {self.path}")
-                    fail = outer.fail_next > 0
-                    outer.fail_next -= 1 if fail else 0
-                if outer.hang:
-                    outer._release.wait(60)
-                    self.close_connection = True
-                    return
-                if fail:
-                    return self.reply(503, json.dumps({"kind": "Status", "apiVersion": "v1", "status": "Failure",
-                                                       "reason": "ServiceUnavailable", "code": 503,
-                                                       "message": "etcd leader changed"}).encode())
-                conn = http.client.HTTPConnection(outer.upstream.hostname, outer.upstream.port, timeout=30)
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
-                conn.request(self.command, self.path, body=body or None, headers=headers)
-                resp = conn.getresponse()
-                self.reply(resp.status, resp.read(), resp.getheader("Content-Type", "application/json"))
-                conn.close()
-
-        self._serving = serve(Handler, before_shutdown=self._release.set)
-        self.url = ""
-
-    def __enter__(self) -> FaultyApi:
-        self.url = self._serving.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._serving.__exit__(None, None, None)
-
-
-@contextmanager
-def black_hole() -> Iterator[tuple[str, list[socket.socket]]]:
-    """127.0.0.1:<port> that accepts TCP connections and never answers; yields (address, accepted sockets)."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    accepted: list[socket.socket] = []
-    stop = threading.Event()
-
-    def loop() -> None:
-        listener.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            accepted.append(conn)
-
-    thread = threading.Thread(target=loop, daemon=True)
-    thread.start()
-    try:
-        yield f"127.0.0.1:{listener.getsockname()[1]}", accepted
-    finally:
-        stop.set()
-        thread.join(5)
-        for conn in accepted:
-            conn.close()
-        listener.close()
-
-
-def kube_view(url: str, namespace: str, timeout: float = 2.0):
-    from kubernetes import client
+def kube_view(kubeconfig: Path, namespace: str, timeout: float = 2.0):
+    from kubernetes import config
 
     from flink_k8s.clients.kube import KubeView, RetryPolicy
 
-    config = client.Configuration()
-    config.host = url
-    config.api_key = {"authorization": "Bearer emulator-token"}
-    return KubeView(client.ApiClient(config), namespace, retry=RetryPolicy(attempts=4, first_delay=0.05,
-                                                                            max_delay=0.2),
-                    request_timeout=timeout)
+    return KubeView(config.new_client_from_config(str(kubeconfig)), namespace,
+                    retry=RetryPolicy(attempts=4, first_delay=0.05, max_delay=0.2), request_timeout=timeout)
 
 
-def write_kubeconfig(path: Path, server: str, namespace: str) -> Path:
-    path.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "c",
-        "clusters": [{"name": "c", "cluster": {"server": server}}],
-        "users": [{"name": "u", "user": {"token": "emulator-token"}}],
-        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u", "namespace": namespace}}]}))
-    return path
+def gated_deployment(name: str, image: str = "repo/job:1") -> dict:
+    """A JobManager-like Deployment whose pods are never scheduled (no kubelet runs them)."""
+    labels = {"app": name, "component": "jobmanager", "type": "flink-native-kubernetes"}
+    return {"metadata": {"name": name, "labels": labels},
+            "spec": {"replicas": 1, "selector": {"matchLabels": labels},
+                     "template": {"metadata": {"labels": labels},
+                                  "spec": not_scheduled({"containers": [{"name": "c", "image": image}]})}}}
 
 
-# --- Kubernetes API 5xx and timeouts --------------------------------------------------------------------------
+# --- Kubernetes API: transient failure, persistent 5xx, no answer ------------------------------------------------
 
-def test_kube_api_transient_503_is_retried_then_succeeds(k8s_api):
+def test_kube_api_transient_failure_is_retried_then_succeeds(k8s_api, tmp_path):
+    """The network in front of the API server resets two connections; the third attempt reaches the real API."""
     k8s_api.core.create_namespaced_config_map(k8s_api.namespace, {"metadata": {"name": "probe"}})
-    with FaultyApi(k8s_api.url) as api:
-        api.fail_next = 2
-        view = kube_view(api.url, k8s_api.namespace)
-        assert view.configmap("probe")["metadata"]["name"] == "probe"
-    assert len(api.seen) == 3 and len(set(api.seen)) == 1  # two 503s, then the same request forwarded
+    api = urlsplit(k8s_api.url)
+    with TcpRelay((api.hostname, api.port), reset_first=2) as relay:
+        kubeconfig = with_server(k8s_api.kubeconfig, tmp_path / "relay.kubeconfig", f"https://127.0.0.1:{relay.port}")
+        view = kube_view(kubeconfig, k8s_api.namespace)
+        assert view.configmap("probe")["metadata"]["name"] == "probe"  # answered by the real API server
+    assert relay.connections == 3  # two resets, then the same request through
 
 
-def test_kube_api_persistent_503_gives_kube_unavailable_after_bounded_retries(k8s_api):
+def test_kube_api_persistent_5xx_gives_kube_unavailable_after_bounded_retries(k8s_api):
+    """The API server answers 500 to every delete of flink-airflow: the admission webhook it must call is down."""
     from flink_k8s.clients.kube import KubeUnavailable
 
-    with FaultyApi(k8s_api.url) as api:
-        api.fail_next = 10**6
-        view = kube_view(api.url, k8s_api.namespace)
+    ns = k8s_api.namespace
+    k8s_api.apps.create_namespaced_deployment(ns, gated_deployment("stream"))
+    sa_apps = client.AppsV1Api(airflow_client(k8s_api))
+
+    def webhook_in_effect() -> bool:
+        try:
+            sa_apps.delete_namespaced_deployment("stream", ns, dry_run="All")
+        except ApiException as exc:
+            return exc.status == 500
+        return False
+
+    with admission_webhook(k8s_api, resources=["deployments"], api_group="apps", operations=["DELETE"],
+                           user=sa_user(ns), url=closed_port_url(), probe=webhook_in_effect):
+        since = audit.mark(k8s_api.cluster.audit_log)
+        view = kube_view(k8s_api.kubeconfig, ns)
         with pytest.raises(KubeUnavailable) as err:
-            view.deployment("stream")
-    assert len(api.seen) == 4
+            view.delete_deployment("stream")
+        view.configmap("marker")  # a request logged after the deletes: the audit log has caught up with them
+        wait_until(lambda: any(e.resource == "configmaps" for e in audit.events(k8s_api.cluster.audit_log, since, ns)),
+                   10, "the audit log to catch up")
+        deletes = [e for e in audit.events(k8s_api.cluster.audit_log, since, ns)
+                   if e.verb == "delete" and e.resource == "deployments" and e.user == sa_user(ns)]
+    assert [e.code for e in deletes] == [500] * 4  # exactly the budget: 4 attempts, no hidden retries
     message = str(err.value)
-    assert "get deployment stream" in message and "after 4 attempts" in message and "503" in message
+    assert "delete deployment stream" in message and "after 4 attempts" in message and "500" in message
+    assert token_of(k8s_api.kubeconfig) not in message
+    assert k8s_api.apps.read_namespaced_deployment("stream", ns).metadata.deletion_timestamp is None
 
 
-def test_kube_api_that_never_answers_gives_kube_unavailable_after_bounded_timeouts(k8s_api):
+def test_kube_api_that_never_answers_gives_kube_unavailable_after_bounded_timeouts(k8s_api, tmp_path):
     from flink_k8s.clients.kube import KubeUnavailable
 
-    with FaultyApi(k8s_api.url) as api:
-        api.hang = True
-        view = kube_view(api.url, k8s_api.namespace, timeout=0.5)
+    with black_hole() as (address, accepted):
+        kubeconfig = with_server(k8s_api.kubeconfig, tmp_path / "dead.kubeconfig", f"https://{address}")
+        view = kube_view(kubeconfig, k8s_api.namespace, timeout=0.5)
         with pytest.raises(KubeUnavailable) as err:
             view.pods("stream")
-    assert len(api.seen) == 4
+        assert len(accepted) == 4  # one connection per attempt
     assert "list pods of stream" in str(err.value) and "after 4 attempts" in str(err.value)
     assert "timed out" in str(err.value).lower() or "timeout" in str(err.value).lower()
 
 
 def test_redeploy_dry_run_fails_clearly_when_the_kube_api_keeps_failing(k8s_api, tmp_path, monkeypatch,
                                                                          airflow_db, airflow_run):
+    """The whole DAG with the API server down (nothing listens at its address): the plan fails naming the call."""
     catalogue = tmp_path / "catalogue.yaml"
     catalogue.write_text(yaml.safe_dump(base_catalogue(k8s_api.namespace)))
     tripwire = make_tripwire(tmp_path / "flink-home")
     monkeypatch.setenv("FLINK_K8S_CATALOGUE", str(catalogue))
     monkeypatch.setenv("FLINK_HOME", str(tripwire))
-    with FaultyApi(k8s_api.url) as api:
-        api.fail_next = 10**6
-        kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", api.url, k8s_api.namespace)
-        for key, value in airflow_kubernetes_conn_env(kubeconfig, k8s_api.namespace).items():
-            monkeypatch.setenv(key, value)
-        result = airflow_run("flink_streaming_redeploy", conf={"job": "stream", "release": "2", "dry_run": True})
+    down = with_server(k8s_api.kubeconfig, tmp_path / "down.kubeconfig", f"https://127.0.0.1:{free_port()}")
+    for key, value in airflow_kubernetes_conn_env(down, k8s_api.namespace).items():
+        monkeypatch.setenv(key, value)
+    result = airflow_run("flink_streaming_redeploy", conf={"job": "stream", "release": "2", "dry_run": True})
     assert result.task_states["validate"] == "success"
     assert result.task_states["plan"] == "failed", result.task_states
     assert "Kubernetes API failed for get deployment stream after 4 attempts" in result.log_text
-    assert "503" in result.log_text
+    assert "Connection refused" in result.log_text or "NewConnectionError" in result.log_text
     assert result.task_states.get("execute") == "upstream_failed"  # nothing executed after a failed plan
     assert result.state == "failed"  # and the run says so (a dry run whose plan fails is not a success)
     assert not tripwire_fired(tripwire)
-    assert all(line.startswith("GET ") for line in api.seen), api.seen  # it only ever read
+    assert token_of(k8s_api.kubeconfig) not in result.log_text
 
 
 # --- JobManager REST unreachable --------------------------------------------------------------------------------
@@ -213,14 +163,9 @@ def test_observe_reports_unreachable_rest_without_failing(k8s_api):
     from flink_k8s.control_plane import FlinkControlPlane, RestAccess
 
     ns = k8s_api.namespace
-    k8s_api.apps.create_namespaced_deployment(ns, {
-        "metadata": {"name": "stream", "labels": {"app": "stream", "component": "jobmanager",
-                                                  "type": "flink-native-kubernetes"}},
-        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "stream"}},
-                 "template": {"metadata": {"labels": {"app": "stream"}},
-                              "spec": {"containers": [{"name": "c", "image": "repo/job:1"}]}}}})
+    k8s_api.apps.create_namespaced_deployment(ns, gated_deployment("stream"))
     with black_hole() as (address, _):
-        cp = FlinkControlPlane(kube_view(k8s_api.url, ns), cli=FlinkCli(None), rest_timeout=0.5,
+        cp = FlinkControlPlane(kube_view(k8s_api.kubeconfig, ns), cli=FlinkCli(None), rest_timeout=0.5,
                                rest_access=RestAccess(mode="url", url_template=f"http://{address}"))
         observation = cp.observe("stream")
     assert observation.deployment is not None
@@ -258,8 +203,8 @@ def test_on_kill_during_a_real_submit_leaves_no_jvm(k8s_api, tmp_path, monkeypat
     monkeypatch.setenv("JVM_ARGS", FAST_CLI_ENV["JVM_ARGS"])
     monkeypatch.setenv("FLINK_LOG_DIR", str(tmp_path / "flink-log"))
     caught: list[BaseException] = []
-    with black_hole() as (address, accepted):
-        kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", f"http://{address}", k8s_api.namespace)
+    with black_hole() as (address, accepted):  # an API server that accepts and never answers
+        kubeconfig = with_server(k8s_api.kubeconfig, tmp_path / "kubeconfig", f"http://{address}")
         for key, value in airflow_kubernetes_conn_env(kubeconfig, k8s_api.namespace).items():
             monkeypatch.setenv(key, value)
         op = FlinkSubmitOperator(task_id="submit", job="stream", release="1", deferrable=False)
@@ -362,4 +307,5 @@ def test_stale_ha_configmaps_of_the_run_are_deleted_before_the_batch_submit(k8s_
     assert not {b["metadata"]["name"] for b in stale} & at_submit, recorded
     assert {b["metadata"]["name"] for b in others} <= at_submit
     left = {cm.metadata.name for cm in k8s_api.core.list_namespaced_config_map(ns).items}
-    assert left == {b["metadata"]["name"] for b in others}
+    # kube-root-ca.crt: the cluster's CA, published into every namespace by the controller-manager; untouched
+    assert left == {b["metadata"]["name"] for b in others} | {"kube-root-ca.crt"}

@@ -1,4 +1,4 @@
-"""FlinkRestClient against the real session cluster (and the emulated API server's service proxy).
+"""FlinkRestClient against the real session cluster (and through the real API server's service proxy).
 
 Jobs are submitted with the real CLI through FlinkCli; every client call is exercised for real.
 """
@@ -24,8 +24,10 @@ from flink_k8s.clients.flink_rest import (
 from flink_k8s.clients.http_retry import RetryPolicy
 from tests.fixtures import procs
 from tests.fixtures.flink_cluster import FAST_CLI_ENV
+from tests.fixtures.kube_faults import TcpRelay, not_scheduled, pod_running_status, token_of
 from tests.fixtures.paths import FLINK_23
 from tests.fixtures.test_jobs import FAILURE_MESSAGE, read_counts
+from tests.kube.controlplane import NODE_IP
 
 pytestmark = pytest.mark.slow
 
@@ -176,24 +178,54 @@ def test_unreachable_url_raises_after_bounded_retries():
 
 
 def test_through_the_kubernetes_service_proxy(flink_cluster, k8s_api):
-    """The API server's service proxy in front of the JobManager: answers pass through; no endpoints -> 503."""
-    from tests.kube.server import DUMMY_TOKEN
+    """The API server's service proxy in front of the JobManager: answers pass through; no endpoints -> 503.
+
+    As flink-airflow (a real TokenRequest token). The session cluster's REST listens on loopback, and the real
+    proxy forwards only to the address of a pod (EndpointSlice `targetRef`, checked against the pod's IPs) and
+    never to loopback. So the JobManager is given a pod object as a host-network pod (its IP is the node's;
+    gated: no kubelet runs anything for it) and a TCP relay on the node address plays that pod's socket,
+    carrying the proxy's connections to the session cluster. The Service has no selector; its EndpointSlice,
+    written here as an endpoints controller would, targets that pod.
+    """
+    from kubernetes import client as k8s
 
     ns = k8s_api.namespace
+    token = token_of(k8s_api.kubeconfig)
+    k8s_api.core.create_namespaced_service(ns, {"metadata": {"name": "demo-rest"},
+                                                "spec": {"ports": [{"name": "rest", "port": 8081}]}})
     proxy = f"{k8s_api.url}/api/v1/namespaces/{ns}/services/demo-rest:rest/proxy"
     sleeps: list[float] = []
-    client = FlinkRestClient(proxy, headers={"Authorization": f"Bearer {DUMMY_TOKEN}"},
-                             retry=RetryPolicy(attempts=3, backoff=0.01), sleep=sleeps.append)
+    client = FlinkRestClient(proxy, headers={"Authorization": f"Bearer {token}"},
+                             verify=str(k8s_api.cluster.pki / "ca.crt"), retry=RetryPolicy(attempts=3, backoff=0.01),
+                             sleep=sleeps.append)
 
     with pytest.raises(FlinkRestError) as err:  # the Service has no endpoints yet
         client.version()
     assert err.value.status == 503 and sleeps == [0.01, 0.02]
-    assert DUMMY_TOKEN not in str(err.value) and DUMMY_TOKEN not in repr(client)
+    assert "no endpoints available" in str(err.value)
+    assert token not in str(err.value) and token not in repr(client)
 
-    k8s_api.server.call(lambda emu: emu.service_backends.__setitem__((ns, "demo-rest"), flink_cluster.rest_url))
-    assert client.version() == "2.3.0"
-    with pytest.raises(JobNotFound):
-        client.job(UNKNOWN_JOB)
+    rest = urlsplit(flink_cluster.rest_url)
+    with TcpRelay((rest.hostname, rest.port), listen_host=NODE_IP) as relay:
+        k8s_api.core.create_namespaced_pod(ns, {
+            "metadata": {"name": "demo-jobmanager", "labels": {"app": "demo", "component": "jobmanager"}},
+            "spec": not_scheduled({"hostNetwork": True, "containers": [{
+                "name": "flink-main-container", "image": "flink:2.3",
+                "ports": [{"name": "rest", "containerPort": relay.port}]}]})})
+        status = pod_running_status()
+        status["status"].update(podIP=NODE_IP, podIPs=[{"ip": NODE_IP}], hostIP=NODE_IP, hostIPs=[{"ip": NODE_IP}])
+        k8s_api.core.patch_namespaced_pod_status("demo-jobmanager", ns, status)
+        k8s.DiscoveryV1Api(k8s_api.client).create_namespaced_endpoint_slice(ns, {
+            "metadata": {"name": "demo-rest-1", "labels": {"kubernetes.io/service-name": "demo-rest",
+                                                            "endpointslice.kubernetes.io/managed-by": "tests"}},
+            "addressType": "IPv4", "ports": [{"name": "rest", "port": relay.port, "protocol": "TCP"}],
+            "endpoints": [{"addresses": [NODE_IP], "conditions": {"ready": True},
+                           "targetRef": {"kind": "Pod", "namespace": ns, "name": "demo-jobmanager"}}]})
+        assert procs.wait_until(client.version, 30, "the API server to proxy to the new endpoint") == "2.3.0"
+        with pytest.raises(JobNotFound):
+            client.job(UNKNOWN_JOB)
+    assert b"GET /config " in relay.received  # the answers came through the proxy and this relay
+    assert token.encode() not in relay.received  # the API server authenticated the call; the token stays there
 
 
 def test_root_cause_line_picks_the_deepest_cause():

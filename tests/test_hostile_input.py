@@ -7,8 +7,9 @@ How "no side effect" is proven:
 - `FLINK_HOME` points at a *tripwire* distribution whose `bin/flink` only appends its argv to a marker file.
   It is not a fake Flink: nothing here ever expects it to run, and a marker file means something executed
   a `flink` command that should never have started.
-- DAG/operator cases run against the emulated Kubernetes API (real HTTP); its request log must hold no
-  write (POST/PUT/PATCH/DELETE) in the test's namespace, and no Deployment/ConfigMap may exist there.
+- DAG/operator cases run against the real API server as the namespace's `flink-airflow` service account; its
+  audit log must hold no write (create/update/patch/delete) in the test's namespace after the run started,
+  and no Deployment (nor any ConfigMap but the cluster's own `kube-root-ca.crt`) may exist there.
 - Pushgateway cases run on the real gateway; the groups a mis-read `--max-age` would delete must remain.
 """
 
@@ -412,19 +413,21 @@ def test_the_good_redeploy_conf_is_accepted(catalogue):
     assert (inp.release, inp.parallelism, inp.upgrade_mode) == ("2", 4, "savepoint")
 
 
-# --- the real DAG and operators against the emulated API ---------------------------------------------------
+# --- the real DAG and operators against the real API server ------------------------------------------------
 
 @pytest.fixture
 def dag_env(k8s_api, k8s_airflow_conn, tmp_path, monkeypatch, airflow_db):
-    """The test's catalogue in the emulator namespace, the connection, and the tripwire as FLINK_HOME."""
+    """The test's catalogue in its namespace, the flink-airflow connection, and the tripwire as FLINK_HOME."""
+    from tests.kube import audit
+
     path = tmp_path / "catalogue.yaml"
     path.write_text(yaml.safe_dump(base_catalogue(k8s_api.namespace)))
     tripwire = make_tripwire(tmp_path / "flink-home")
     monkeypatch.setenv("FLINK_K8S_CATALOGUE", str(path))
     monkeypatch.setenv("FLINK_HOME", str(tripwire))
     monkeypatch.setenv("FLINK_K8S_BATCH_RETRIES", "0")
-    first_request = k8s_api.server.call(lambda emu: len(emu._requests))
-    return {"api": k8s_api, "tripwire": tripwire, "catalogue": path, "first_request": first_request}
+    since = audit.mark(k8s_api.cluster.audit_log)  # the namespace is set up: what follows is the run's
+    return {"api": k8s_api, "tripwire": tripwire, "catalogue": path, "audit_since": since}
 
 
 def run_test_dag(airflow_run, dag):
@@ -437,13 +440,25 @@ def run_test_dag(airflow_run, dag):
 
 
 def assert_nothing_touched(env: dict) -> None:
+    """No write reached the API server in the namespace since the run began (its audit log), nothing exists."""
+    from kubernetes import client, config
+
+    from tests.fixtures.procs import wait_until
+    from tests.kube import audit
+
     api = env["api"]
     ns = api.namespace
     assert api.apps.list_namespaced_deployment(ns).items == []
-    assert api.core.list_namespaced_config_map(ns).items == []
-    seen = api.server.call(lambda emu: [(r.method, r.url.path) for r in emu._requests[env["first_request"]:]])
-    assert ("GET", f"/api/v1/namespaces/{ns}/configmaps") in seen, "the request log is not recording"
-    writes = [f"{m} {path}" for m, path in seen if m not in ("GET", "HEAD") and f"/namespaces/{ns}/" in path]
+    assert [cm.metadata.name for cm in api.core.list_namespaced_config_map(ns).items] == ["kube-root-ca.crt"]
+    # A request of ours as flink-airflow, made last: once the audit log shows it, it holds every earlier one
+    # (and proves the log records this namespace's service-account requests at all).
+    client.CoreV1Api(config.new_client_from_config(str(api.kubeconfig))).read_namespaced_config_map(
+        "kube-root-ca.crt", ns)
+    seen = wait_until(lambda: [e for e in audit.events(api.cluster.audit_log, env["audit_since"], ns)
+                               if e.verb == "get" and e.name == "kube-root-ca.crt"] and
+                      audit.events(api.cluster.audit_log, env["audit_since"], ns), 10, "the audit log to catch up")
+    writes = [f"{e.user} {e.verb} {e.resource}/{e.name} -> {e.code}" for e in seen
+              if e.verb not in ("get", "list", "watch")]
     assert writes == [], writes
     assert not tripwire_fired(env["tripwire"]), (env["tripwire"] / "INVOKED").read_text()
 

@@ -1,11 +1,13 @@
 """Secrets never leak: the kubeconfig's bearer token, the Pushgateway password and Flink keys whose names say
 `password`/`secret` stay out of task logs, XComs, trigger kwargs and exception messages.
 
-Real components: DAG runs with `dag.test()` against the emulated Kubernetes API (any token accepted, so a
-distinctive one is used) and the real Pushgateway; the real Flink CLI for the masking of its output.
-A small "denying" API server answers 403 and echoes what it received (the Authorization header and the
-request body), as an admission webhook or a debugging proxy may: the worst case for anything that
-copies an error text into a log or an exception.
+Real components: DAG runs with `dag.test()` against the real API server (tests/kube/controlplane.py) with the
+namespace's `flink-airflow` token from the TokenRequest API (distinctive: a match anywhere is a leak), and the
+real Pushgateway; the real Flink CLI for the masking of its output. Refusals are real: RBAC answers 403 to an
+identity without a Role, and a validating admission webhook refuses the ConfigMap the Flink CLI creates with a
+message that echoes the object (as policy engines and debugging webhooks do), which the API server relays
+verbatim: the worst case for anything that copies an error text into a log or an exception. (The API server
+never echoes a bearer token: it authenticates and drops it; a webhook never receives it.)
 """
 
 from __future__ import annotations
@@ -19,33 +21,29 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.fixtures.http_stub import StubHandler, serve
 from tests.fixtures.k8s import airflow_kubernetes_conn_env
+from tests.fixtures.kube_faults import (
+    WebhookServer,
+    admission_webhook,
+    airflow_client,
+    not_scheduled,
+    sa_user,
+    service_account_kubeconfig,
+    token_of,
+)
 from tests.test_hostile_input import base_catalogue, make_tripwire, run_test_dag, tripwire_fired
 
-TOKEN = "tok-" + uuid.uuid4().hex  # distinctive: a match anywhere is a leak
 S3_SECRET = "s3secret" + uuid.uuid4().hex[:12]
 KEYSTORE_PASSWORD = "kspass" + uuid.uuid4().hex[:12]
 PG_PASSWORD = "pgpass" + uuid.uuid4().hex[:12]
-SECRETS = (TOKEN, S3_SECRET, KEYSTORE_PASSWORD, PG_PASSWORD)
+SECRETS = (S3_SECRET, KEYSTORE_PASSWORD, PG_PASSWORD)
 SECRET_CONF = {"s3.secret-key": S3_SECRET, "security.ssl.rest.keystore-password": KEYSTORE_PASSWORD}
 
 
-def leaked(text: str) -> list[str]:
-    """Which secrets (or the base64 basic-auth form of the gateway password) appear in `text`."""
+def leaked(text: str, *tokens: str) -> list[str]:
+    """Which secrets (the given tokens, or the base64 basic-auth form of the gateway password) appear in `text`."""
     basic = base64.b64encode(f"cleaner:{PG_PASSWORD}".encode()).decode()
-    return [s for s in (*SECRETS, basic) if s in text]
-
-
-def kubeconfig_with_token(path: Path, server: str, namespace: str) -> Path:
-    path.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "c",
-        "clusters": [{"name": "c", "cluster": {"server": server}}],
-        "users": [{"name": "u", "user": {"token": TOKEN}}],
-        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u", "namespace": namespace}}],
-    }))
-    path.chmod(0o600)
-    return path
+    return [s for s in (*SECRETS, *tokens, basic) if s in text]
 
 
 def secret_catalogue(path: Path, namespace: str) -> Path:
@@ -56,30 +54,20 @@ def secret_catalogue(path: Path, namespace: str) -> Path:
     return path
 
 
-class _Denying(StubHandler):
-    """403 for everything, echoing the Authorization header and the body in the Status message."""
-
-    def answer(self) -> None:
-        body = self.body().decode(errors="replace")
-        message = f"admission denied: auth={self.headers.get('Authorization')} object={body[:6000]}"
-        self.reply(403, json.dumps({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                                    "reason": "Forbidden", "code": 403, "message": message}).encode())
-
-
-def denying_api_server():
-    return serve(_Denying)
+def use_connection(monkeypatch, kubeconfig: Path, namespace: str) -> None:
+    for key, value in airflow_kubernetes_conn_env(kubeconfig, namespace).items():
+        monkeypatch.setenv(key, value)
 
 
 @pytest.fixture
 def token_env(k8s_api, tmp_path, monkeypatch, airflow_db):
-    """Connection `kubernetes_default` = a kubeconfig with TOKEN for the emulator; catalogue with secret keys."""
-    kubeconfig = kubeconfig_with_token(tmp_path / "kubeconfig", k8s_api.url, k8s_api.namespace)
-    for key, value in airflow_kubernetes_conn_env(kubeconfig, k8s_api.namespace).items():
-        monkeypatch.setenv(key, value)
+    """Connection `kubernetes_default` = the flink-airflow token kubeconfig; catalogue with secret keys."""
+    use_connection(monkeypatch, k8s_api.kubeconfig, k8s_api.namespace)
     monkeypatch.setenv("FLINK_K8S_CATALOGUE", str(secret_catalogue(tmp_path / "catalogue.yaml", k8s_api.namespace)))
     tripwire = make_tripwire(tmp_path / "flink-home")
     monkeypatch.setenv("FLINK_HOME", str(tripwire))
-    return {"api": k8s_api, "kubeconfig": kubeconfig, "tripwire": tripwire}
+    return {"api": k8s_api, "kubeconfig": k8s_api.kubeconfig, "token": token_of(k8s_api.kubeconfig),
+            "tripwire": tripwire}
 
 
 def _xcom_text(result) -> str:
@@ -89,16 +77,16 @@ def _xcom_text(result) -> str:
 def test_redeploy_dry_run_with_a_token_kubeconfig_leaks_nothing(token_env, airflow_run):
     """The plan task observes the cluster (Kubernetes reads, REST through the service proxy with the bearer
     token: a Deployment exists, so it tries) and logs the plan; nothing may show the token or secret keys."""
-    api = token_env["api"]
+    api, token = token_env["api"], token_env["token"]
+    labels = {"app": "stream", "component": "jobmanager", "type": "flink-native-kubernetes"}
     api.apps.create_namespaced_deployment(api.namespace, {
-        "metadata": {"name": "stream", "labels": {"app": "stream", "component": "jobmanager",
-                                                  "type": "flink-native-kubernetes"}},
-        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "stream"}},
-                 "template": {"metadata": {"labels": {"app": "stream"}},
-                              "spec": {"containers": [{"name": "flink-main-container", "image": "repo/job:1"}]}}}})
-    api.core.create_namespaced_service(api.namespace, {
+        "metadata": {"name": "stream", "labels": labels},
+        "spec": {"replicas": 1, "selector": {"matchLabels": labels},
+                 "template": {"metadata": {"labels": labels}, "spec": not_scheduled(
+                     {"containers": [{"name": "flink-main-container", "image": "repo/job:1"}]})}}})
+    api.core.create_namespaced_service(api.namespace, {  # its JobManager pod never runs: no endpoint, proxy 503
         "metadata": {"name": "stream-rest", "labels": {"app": "stream", "type": "flink-native-kubernetes"}},
-        "spec": {"ports": [{"name": "rest", "port": 8081}]}})
+        "spec": {"selector": labels, "ports": [{"name": "rest", "port": 8081}]}})
 
     result = airflow_run("flink_streaming_redeploy", conf={"job": "stream", "release": "2", "dry_run": True})
 
@@ -108,8 +96,8 @@ def test_redeploy_dry_run_with_a_token_kubeconfig_leaks_nothing(token_env, airfl
     assert result.task_states["plan"] == "failed", result.task_states
     assert "job_not_running" in result.log_text and "stream-rest:8081/proxy/jobs/overview" in result.log_text
     assert result.task_states.get("execute") == "upstream_failed", result.task_states  # nothing executed
-    assert leaked(result.log_text) == []
-    assert leaked(_xcom_text(result)) == []
+    assert leaked(result.log_text, token) == []
+    assert leaked(_xcom_text(result), token) == []
     assert not tripwire_fired(token_env["tripwire"])  # a dry run runs no flink command
 
 
@@ -119,6 +107,7 @@ def test_trigger_kwargs_carry_the_connection_id_not_credentials(token_env):
     from flink_k8s.operators.flink import FlinkSubmitOperator
     from flink_k8s.triggers.flink import FlinkHealthTrigger, FlinkJobTrigger
 
+    token = token_env["token"]
     op = FlinkSubmitOperator(task_id="submit", job="stream", release="1")
     assert op.hook.api_client.configuration.api_key  # the hook really holds the token …
     for cls, check in ((FlinkJobTrigger, {"want": "running"}), (FlinkHealthTrigger, {"job": "stream"})):
@@ -126,9 +115,9 @@ def test_trigger_kwargs_carry_the_connection_id_not_credentials(token_env):
         classpath, kwargs = trigger.serialize()
         wire = json.dumps(serialize(kwargs), default=str) + repr(trigger)
         assert kwargs["kubernetes_conn_id"] == "kubernetes_default"  # … the trigger gets only the id
-        assert leaked(wire) == [] and str(token_env["kubeconfig"]) not in wire
+        assert leaked(wire, token) == [] and str(token_env["kubeconfig"]) not in wire
     target = op.hook.control_plane.kube.rest_proxy_target("stream", port=8081)
-    assert target.headers and leaked(repr(target)) == []
+    assert target.headers and leaked(repr(target), token) == []
 
 
 def test_submit_plan_log_and_failure_mask_secret_flink_keys(token_env, airflow_run):
@@ -147,39 +136,38 @@ def test_submit_plan_log_and_failure_mask_secret_flink_keys(token_env, airflow_r
     assert S3_SECRET in invoked  # the secret was on the command line (Flink needs it) …
     assert "-Ds3.secret-key=***" in result.log_text  # … and the logs show it masked
     assert "exit code: 97" in result.log_text
-    assert leaked(result.log_text) == []
-    assert leaked(_xcom_text(result)) == []
+    assert leaked(result.log_text, token_env["token"]) == []
+    assert leaked(_xcom_text(result), token_env["token"]) == []
 
 
-def test_kube_errors_from_a_server_that_echoes_the_token_are_masked_in_task_logs(k8s_api, tmp_path, monkeypatch,
-                                                                                 airflow_db, airflow_run):
-    with denying_api_server() as url:
-        kubeconfig = kubeconfig_with_token(tmp_path / "kubeconfig", url, k8s_api.namespace)
-        for key, value in airflow_kubernetes_conn_env(kubeconfig, k8s_api.namespace).items():
-            monkeypatch.setenv(key, value)
-        monkeypatch.setenv("FLINK_K8S_CATALOGUE",
-                           str(secret_catalogue(tmp_path / "catalogue.yaml", k8s_api.namespace)))
-        monkeypatch.setenv("FLINK_HOME", str(make_tripwire(tmp_path / "flink-home")))
-        result = airflow_run("flink_streaming_redeploy", conf={"job": "stream", "release": "2", "dry_run": True})
+def test_kube_403_in_task_logs_says_what_was_refused_and_holds_no_token(k8s_api, tmp_path, monkeypatch,
+                                                                      airflow_db, airflow_run):
+    """The connection's identity has no Role in the namespace: the real authorizer answers 403."""
+    ns = k8s_api.namespace
+    kubeconfig = service_account_kubeconfig(k8s_api, "no-rights", tmp_path / "no-rights.kubeconfig")
+    use_connection(monkeypatch, kubeconfig, ns)
+    monkeypatch.setenv("FLINK_K8S_CATALOGUE", str(secret_catalogue(tmp_path / "catalogue.yaml", ns)))
+    monkeypatch.setenv("FLINK_HOME", str(make_tripwire(tmp_path / "flink-home")))
+    result = airflow_run("flink_streaming_redeploy", conf={"job": "stream", "release": "2", "dry_run": True})
     assert result.task_states["plan"] == "failed"
-    assert "403" in result.log_text or "Forbidden" in result.log_text
-    assert leaked(result.log_text) == []
+    assert f"Kubernetes API refused get deployment stream in namespace {ns!r}: HTTP 403 Forbidden" \
+        in result.log_text, result.log_text[-3000:]
+    assert 'cannot get resource "deployments" in API group "apps"' in result.log_text
+    assert leaked(result.log_text, token_of(kubeconfig)) == []
 
 
-def test_kube_view_exception_message_holds_no_token():
-    from kubernetes import client
+def test_kube_view_exception_message_holds_no_token(k8s_api, tmp_path):
+    from kubernetes import config
 
-    from flink_k8s.clients.kube import KubeView
+    from flink_k8s.clients.kube import KubeApiError, KubeView
 
-    with denying_api_server() as url:
-        config = client.Configuration()
-        config.host = url
-        config.api_key = {"authorization": f"Bearer {TOKEN}"}
-        view = KubeView(client.ApiClient(config), "flink")
-        with pytest.raises(Exception) as err:
-            view.deployment("stream")
+    kubeconfig = service_account_kubeconfig(k8s_api, "no-rights", tmp_path / "no-rights.kubeconfig")
+    view = KubeView(config.new_client_from_config(str(kubeconfig)), k8s_api.namespace)
+    with pytest.raises(KubeApiError) as err:
+        view.deployment("stream")
     assert "403" in str(err.value) and "get deployment stream" in str(err.value)
-    assert leaked(str(err.value)) == []
+    assert f'namespace "{k8s_api.namespace}"' in str(err.value)
+    assert leaked(str(err.value), token_of(kubeconfig)) == []
     assert err.value.__cause__ is None and err.value.__suppress_context__  # no verbatim ApiException in tracebacks
 
 
@@ -226,28 +214,53 @@ def test_pushgateway_client_errors_and_repr_hold_no_password():
 # --- the real Flink CLI -------------------------------------------------------------------------------------
 
 @pytest.mark.slow
-def test_real_flink_failure_output_with_secret_keys_is_masked(tmp_path, caplog):
-    """The catalogue's real submit argv (secret Flink keys in `-D`) run by the real CLI against an API server
-    that refuses and echoes the object and the bearer token: CLI log lines, the kept tail and the exception
-    must all be masked, and the JVM must be gone."""
+def test_real_flink_failure_output_with_secret_keys_is_masked(k8s_api, tmp_path, caplog):
+    """The catalogue's real submit argv (secret Flink keys in `-D`) run by the real CLI against the real API
+    server, whose admission webhook refuses the `flink-config-<id>` ConfigMap (it holds the whole Flink
+    configuration) and echoes the object: CLI log lines, the kept tail and the exception must all be masked,
+    and the JVM must be gone."""
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
     from flink_k8s.clients.flink_cli import FlinkCli, FlinkCliError
     from flink_k8s.core.catalogue import load_catalogue
     from flink_k8s.core.flink_config import build_argv
     from tests.fixtures.flink_cluster import FAST_CLI_ENV
     from tests.fixtures.paths import FLINK_23
 
+    ns = k8s_api.namespace
+    token = token_of(k8s_api.kubeconfig)
     caplog.set_level(logging.INFO, logger="flink_k8s.clients.flink_cli")
-    job = load_catalogue(secret_catalogue(tmp_path / "catalogue.yaml", "flink")).job("stream")
-    cli = FlinkCli(FLINK_23, log_dir=tmp_path / "log", extra_env=FAST_CLI_ENV, secrets=[TOKEN])
-    with denying_api_server() as url:
-        kubeconfig = kubeconfig_with_token(tmp_path / "kubeconfig", url, "flink")
-        argv = build_argv(job, cli.executable, release="1", kubeconfig=str(kubeconfig))
+    job = load_catalogue(secret_catalogue(tmp_path / "catalogue.yaml", ns)).job("stream")
+    cli = FlinkCli(FLINK_23, log_dir=tmp_path / "log", extra_env=FAST_CLI_ENV, secrets=[token])
+
+    def echo_and_deny(request: dict) -> dict | None:
+        if request.get("dryRun"):
+            return {"code": 403, "message": "dry run probe"}
+        return {"code": 403, "message": "denied by policy; object=" + json.dumps(request.get("object"))[:6000]}
+
+    sa = client.CoreV1Api(airflow_client(k8s_api))
+
+    def applied() -> bool:
+        try:
+            sa.create_namespaced_config_map(ns, {"metadata": {"name": "probe"}}, dry_run="All")
+        except ApiException as exc:
+            return exc.status == 403 and "dry run probe" in (exc.body or "")
+        return False
+
+    with WebhookServer(echo_and_deny) as hook, \
+            admission_webhook(k8s_api, resources=["configmaps"], operations=["CREATE", "UPDATE"],
+                              user=sa_user(ns), url=hook.url, ca_bundle=hook.ca_bundle, probe=applied):
+        argv = build_argv(job, cli.executable, release="1", kubeconfig=str(k8s_api.kubeconfig))
         assert f"-Ds3.secret-key={S3_SECRET}" in argv
         with pytest.raises(FlinkCliError) as err:
             cli.run(argv, timeout=240)
+        echoed = [r for r in hook.reviews if not r.get("dryRun")]
+    assert echoed and S3_SECRET in json.dumps(echoed[0]["object"])  # the refused object did hold the secret
     output = "\n".join(err.value.tail)
-    assert "403" in output or "Forbidden" in output or "denied" in output, output[-3000:]
+    assert "denied by policy" in output, output[-3000:]
+    assert "secret-key: ***" in output  # the echoed configuration reached the CLI's output, masked
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert "-Ds3.secret-key=***" in str(err.value) and "-Ds3.secret-key=***" in logged
-    assert leaked(str(err.value)) == [] and leaked(output) == [] and leaked(logged) == []
+    assert leaked(str(err.value), token) == [] and leaked(output, token) == [] and leaked(logged, token) == []
     assert not Path(f"/proc/{err.value.pid}").exists()

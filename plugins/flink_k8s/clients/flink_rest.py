@@ -221,7 +221,10 @@ class FlinkRestClient:
         session = self._get_session()
 
         def once() -> Any:
-            resp = session.request(method, url, json=body, timeout=self.timeout)
+            # verify/cert per request: requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE in the environment
+            # override a Session's `verify`, so the API server's CA (service proxy) would be ignored there.
+            resp = session.request(method, url, json=body, timeout=self.timeout, verify=self._verify,
+                                   cert=self._cert)
             if resp.status_code >= 500:
                 raise _Transient5xx(resp.status_code, resp.text)
             return resp
