@@ -145,6 +145,8 @@ class Stack:
             shutil.rmtree(self.work)
         for d in (self.airflow_home / "plugins", self.cluster_dir / "usrlib", self.log_dir):
             d.mkdir(parents=True)
+        for plugin_file in sorted(PLUGINS.glob("*.py")):  # the Flink page (flink_k8s_plugin.py)
+            (self.airflow_home / "plugins" / plugin_file.name).symlink_to(plugin_file)
 
     def _build_jars(self) -> None:
         from tests.fixtures.test_jobs import build_jobs
@@ -198,7 +200,7 @@ class Stack:
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
             # Airflow imports every .py under the plugins folder as a module: give it only top-level plugin
-            # files (none yet), not the package's __main__.py.
+            # files (symlinks to plugins/*.py: the Flink page), not the package's __main__.py.
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(home / "plugins"),
             "AIRFLOW__CORE__PARALLELISM": "4",
             # Unpaused on first trigger by the demo: an unpaused scheduled DAG runs at once, and a health

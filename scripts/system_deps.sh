@@ -8,6 +8,7 @@ command -v prometheus-pushgateway >/dev/null 2>&1 || [ -x /usr/bin/prometheus-pu
 { docker compose version || docker-compose version; } >/dev/null 2>&1 || need+=(docker-compose)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v unshare >/dev/null 2>&1 || need+=(util-linux)
+[ -x /usr/bin/chromium ] || need+=(chromium)  # the Flink page's browser test (Playwright drives it; no download)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     apt-get update -qq

@@ -213,3 +213,32 @@ def test_plugin_registered_with_a_nav_entry(page):
     status, headers, _ = page["server"].get("/flink/static/flink.svg")
     assert status == 200 and headers["content-type"].startswith("image/svg")
     assert Path(page["server"].home, "plugins", "flink_k8s_plugin.py").is_symlink()
+
+
+PROBE = r"""
+import json, sys, time
+t0 = time.perf_counter()
+import flink_k8s_plugin
+elapsed = time.perf_counter() - t0
+heavy = [m for m in ("kubernetes", "requests", "fastapi", "flink_k8s", "flink_k8s.ui.app") if m in sys.modules]
+print(json.dumps({"heavy": heavy, "seconds": elapsed, "plugin": flink_k8s_plugin.FlinkK8sPlugin.name}))
+"""
+
+
+def test_plugin_module_imports_nothing_heavy(tmp_path):
+    """Every Airflow component (each task process too) imports the plugin module: it must stay thin."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.fixtures.paths import PLUGINS, REPO
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    env.update(AIRFLOW_HOME=str(tmp_path), PYTHONPATH=f"{PLUGINS}:{REPO}", AIRFLOW__CORE__LOAD_EXAMPLES="False")
+    warm = subprocess.run([sys.executable, "-c", "import airflow.plugins_manager"], env=env, timeout=180, check=True)
+    assert warm.returncode == 0
+    out = subprocess.run([sys.executable, "-c", "import airflow.plugins_manager\n" + PROBE], env=env,
+                         capture_output=True, text=True, timeout=180, check=True)
+    probe = json.loads(out.stdout.strip().splitlines()[-1])
+    assert probe["plugin"] == "flink_k8s" and probe["heavy"] == [], probe
+    assert probe["seconds"] < 0.05, probe
