@@ -19,8 +19,7 @@ from flink_k8s.control_plane import thresholds_for
 from flink_k8s.core.catalogue import parse_catalogue
 from flink_k8s.core.jobs_view import build_rows
 from flink_k8s.jobs_overview import gather
-from tests.fixtures.http_stub import serve
-from tests.fixtures.kube_flink_double import NAMESPACE, cluster_ids, double_handler
+from tests.fixtures.kube_flink_double import NAMESPACE, cluster_ids, double_handler, serve_double
 
 CLUSTERS = 12
 SLOW = 4.0
@@ -38,7 +37,7 @@ def catalogue(ids, extra: str = ""):
 def double():
     ids = cluster_ids(CLUSTERS)
     handler = double_handler(ids, slow_seconds=SLOW)
-    with serve(handler) as url:
+    with serve_double(handler) as url:
         yield ids, handler, url
     handler.slow = None
 

@@ -45,6 +45,7 @@ class NamespaceSnapshot:
     configmaps: Mapping[str, list[dict]] = field(default_factory=dict)
     services: Mapping[str, dict] = field(default_factory=dict)  # name -> Service
     progress: Mapping[str, dict] = field(default_factory=dict)  # cluster id -> redeploy ConfigMap data
+    http: Any = None  # one requests.Session for every proxied REST call of the namespace (same API server)
 
 
 def _by_app(items: Iterable[dict]) -> dict[str, list[dict]]:
@@ -60,9 +61,33 @@ def _name(obj: dict) -> str:
     return (obj.get("metadata") or {}).get("name", "")
 
 
-def snapshot(kube: KubeView) -> NamespaceSnapshot:
+def proxy_session(kube: KubeView, pool_size: int) -> Any:
+    """A keep-alive session to the API server for the service-proxy REST calls of all clusters of a namespace.
+
+    Why: one `requests.Session` per cluster costs a new connection (a TLS handshake on a real API server) and,
+    per request, a scan of the environment for proxy settings; 200 clusters x 5 calls made that the page's
+    largest cost. The session carries the same credentials `KubeView.rest_proxy_target` hands each client.
+    """
+    import requests
+    from requests.adapters import HTTPAdapter
+
+    target = kube.rest_proxy_target("-", port=0)
+    session = requests.Session()
+    session.trust_env = False  # the API server is reached as the kubeconfig says, not through $HTTPS_PROXY
+    session.headers.update({"Accept": "application/json", **target.headers})
+    session.verify = target.verify
+    if target.cert:
+        session.cert = target.cert
+    adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
+
+
+def snapshot(kube: KubeView, pool_size: int = 32, access: RestAccess | None = None) -> NamespaceSnapshot:
     ours = kube.list_namespace("configmap", MANAGED_LABEL)
     return NamespaceSnapshot(
+        http=proxy_session(kube, pool_size) if (access or RestAccess()).mode == "proxy" else None,
         pods=_by_app(kube.list_namespace("pod")),
         configmaps=_by_app(kube.list_namespace("configmap")),
         services={_name(s): s for s in kube.list_namespace("service")},
@@ -78,8 +103,11 @@ def _rest_client(kube: KubeView, cluster_id: str, snap: NamespaceSnapshot, acces
         if svc is None:
             raise KubeError(f"service {cluster_id}-rest not found in namespace {kube.namespace!r}")
         target = kube.rest_proxy_target(cluster_id, port=rest_port(svc))
-        return FlinkRestClient(target.base_url, headers=target.headers, verify=target.verify, cert=target.cert,
-                               timeout=timeout, retry=NO_RETRY)
+        client = FlinkRestClient(target.base_url, headers=target.headers, verify=target.verify, cert=target.cert,
+                                 timeout=timeout, retry=NO_RETRY)
+        if snap.http is not None:
+            client._session = snap.http  # the namespace's shared session (see proxy_session); never closed here
+        return client
     client = FlinkControlPlane(kube, rest_access=access, rest_timeout=timeout).rest(cluster_id)
     client.retry = NO_RETRY
     return client
@@ -95,10 +123,12 @@ def observe_cluster(kube: KubeView, snap: NamespaceSnapshot, job: JobSpec, acces
     flink_job = checkpoints = rest_error = None
     if deployment is not None or pods:
         try:
-            with _rest_client(kube, cluster_id, snap, access, timeout) as rest:
-                flink_job = FlinkControlPlane._current_job(rest)
-                if flink_job is not None:
-                    flink_job, checkpoints = rest.job(flink_job.job_id), rest.checkpoints(flink_job.job_id)
+            rest = _rest_client(kube, cluster_id, snap, access, timeout)
+            flink_job = FlinkControlPlane._current_job(rest)
+            if flink_job is not None:
+                flink_job, checkpoints = rest.job(flink_job.job_id), rest.checkpoints(flink_job.job_id)
+            if snap.http is None:
+                rest.close()
         except (FlinkRestError, KubeError) as exc:
             rest_error = _short(exc)
     obs = ClusterObservation(cluster_id=cluster_id, observed_at=clock(), deployment=deployment, pods=pods, ha=ha,
@@ -175,7 +205,7 @@ def gather(jobs: Iterable[JobSpec], kube_for: KubeFactory, *, rest_access: RestA
     try:
         def open_namespace(conn_id: str, namespace: str) -> tuple[KubeView, NamespaceSnapshot]:
             kube = kube_for(conn_id, namespace)
-            return kube, snapshot(kube)
+            return kube, snapshot(kube, parallelism, rest_access)
 
         namespaces = bounded.collect({target: bounded.submit(open_namespace, *target) for target in groups}, backstop)
         clusters: dict[str, Future] = {}
@@ -191,7 +221,7 @@ def gather(jobs: Iterable[JobSpec], kube_for: KubeFactory, *, rest_access: RestA
         for name, (ok, value) in bounded.collect(clusters, backstop).items():
             out[name] = value if ok else Observed(error=f"cluster could not be observed: {value}")
     finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+        pool.shutdown(wait=False, cancel_futures=True)  # threads left behind end with their HTTP timeouts
     return out
 
 
