@@ -25,6 +25,7 @@ BENCHMARKS = {
     "memory": "bench.bench_memory",
     "dag_parse": "bench.bench_dag_parse",
     "control": "bench.bench_control",
+    "flink_page": "bench.bench_flink_page",
     "submit": "bench.bench_submit",
     "pushgateway": "bench.bench_pushgateway",
     "redeploy": "bench.bench_redeploy",

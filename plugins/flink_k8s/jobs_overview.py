@@ -33,6 +33,7 @@ from flink_k8s.core.observations import ClusterObservation
 MANAGED_LABEL = "app.kubernetes.io/managed-by=flink-k8s-airflow"
 PROGRESS_PREFIX = "flink-k8s-airflow-"  # ProgressStore.PREFIX
 NO_RETRY = RetryPolicy(attempts=1)
+CONNECT_TIMEOUT = 30.0  # building a Kubernetes client for a connection (not the cluster's answer time)
 
 KubeFactory = Callable[[str, str], KubeView]
 
@@ -188,7 +189,7 @@ class _Bounded:
 
 
 def gather(jobs: Iterable[JobSpec], kube_for: KubeFactory, *, rest_access: RestAccess | None = None,
-           timeout: float = 3.0, parallelism: int = 32,
+           timeout: float = 3.0, parallelism: int = 8,
            clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> dict[str, Observed]:
     """job name -> Observed for every streaming job (batch jobs run on per-run clusters: nothing to observe)."""
     rest_access = rest_access or RestAccess()
@@ -203,11 +204,22 @@ def gather(jobs: Iterable[JobSpec], kube_for: KubeFactory, *, rest_access: RestA
     bounded = _Bounded(pool, timeout)
     backstop = timeout * 4 + 2
     try:
-        def open_namespace(conn_id: str, namespace: str) -> tuple[KubeView, NamespaceSnapshot]:
-            kube = kube_for(conn_id, namespace)
-            return kube, snapshot(kube, parallelism, rest_access)
-
-        namespaces = bounded.collect({target: bounded.submit(open_namespace, *target) for target in groups}, backstop)
+        # Building a client (the connection lookup, the first `kubernetes` import of the process) is not the
+        # cluster answering: it gets its own, generous bound; the namespace's list calls then get `timeout`.
+        connect = _Bounded(pool, CONNECT_TIMEOUT)
+        kubes = connect.collect({target: connect.submit(kube_for, *target) for target in groups},
+                                CONNECT_TIMEOUT + 1)
+        snaps = {target: bounded.submit(snapshot, kube, parallelism, rest_access)
+                 for target, (ok, kube) in kubes.items() if ok}
+        listed = bounded.collect(snaps, backstop)
+        namespaces: dict[tuple[str, str], tuple[bool, Any]] = {}
+        for target in groups:
+            ok, kube = kubes[target]
+            if not ok:
+                namespaces[target] = (False, kube)
+                continue
+            ok, snap = listed[target]
+            namespaces[target] = (True, (kube, snap)) if ok else (False, snap)
         clusters: dict[str, Future] = {}
         for (conn_id, namespace), members in groups.items():
             ok, value = namespaces[(conn_id, namespace)]

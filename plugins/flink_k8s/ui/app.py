@@ -9,7 +9,8 @@ dependency, which accepts the Bearer token and the UI's `_token` cookie; anonymo
 Nothing secret is shown: no connection extras, tokens, kubeconfig contents or environment values.
 
 Settings: `FLINK_K8S_UI_TIMEOUT` (seconds each cluster may take, default 3), `FLINK_K8S_UI_REFRESH` (seconds,
-default 15), plus the catalogue and REST access settings the DAGs use.
+default 15), `FLINK_K8S_UI_PARALLELISM` (concurrent reads, default 8), plus the catalogue and REST access
+settings the DAGs use.
 """
 
 from __future__ import annotations
@@ -40,6 +41,10 @@ def ui_timeout() -> float:
     return float(os.environ.get("FLINK_K8S_UI_TIMEOUT", "3"))
 
 
+def ui_parallelism() -> int:
+    return int(os.environ.get("FLINK_K8S_UI_PARALLELISM", "8"))
+
+
 def ui_refresh() -> int:
     return int(os.environ.get("FLINK_K8S_UI_REFRESH", "15"))
 
@@ -50,7 +55,7 @@ class _ApiClients:
     """One Kubernetes ApiClient per connection id, rebuilt after `ttl` seconds (a rotated token or kubeconfig is
     picked up) — building one reads the connection and the kubeconfig."""
 
-    def __init__(self, ttl: float = 60.0, pool_size: int = 32) -> None:
+    def __init__(self, ttl: float = 60.0, pool_size: int = 8) -> None:
         self.ttl, self.pool_size = ttl, pool_size
         self._lock = threading.Lock()
         self._clients: dict[str, tuple[float, object]] = {}
@@ -126,7 +131,8 @@ def create_app(*, gather_fn: Callable | None = None, runs_fn: Callable | None = 
 
         def gather_fn(jobs: Iterable, timeout: float) -> dict[str, Observed]:
             return gather(jobs, airflow_kube_factory(timeout, clients),
-                          rest_access=RestAccess(**settings.rest_access_default()), timeout=timeout)
+                          rest_access=RestAccess(**settings.rest_access_default()), timeout=timeout,
+                          parallelism=ui_parallelism())
     if runs_fn is None:
         runs_fn = last_redeploys
 
