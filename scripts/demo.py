@@ -55,6 +55,7 @@ def print_summary(results: list[FlowResult], stack: Stack, password: str, wall_s
     startup = ", ".join(f"{k} {v:.0f}s" for k, v in stack.timings.items())
     print(f"start-up: {startup}; total so far {wall_s:.0f}s")
     print(f"Airflow UI:  {stack.ui_url}   user: admin   password: {password}")
+    print(f"Flink page:  {stack.ui_url}/plugin/flink   (JSON: {stack.ui_url}/flink/api/jobs)")
     print(f"Kubernetes:  KUBECONFIG={stack.kubeconfig} kubectl get deploy,pods,svc,configmaps")
     print(f"Job output:  {stack.output_dir}    process logs: {stack.log_dir}")
     print(f"Catalogue:   {stack.catalogue}")
