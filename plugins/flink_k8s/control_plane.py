@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from flink_k8s.clients.flink_cli import CliResult, FlinkCli
-from flink_k8s.clients.flink_rest import FlinkRestClient, FlinkRestError, JobNotFound
+from flink_k8s.clients.flink_rest import FlinkRestClient, FlinkRestError, JobNotFound, RestRefused
 from flink_k8s.clients.kube import KubeError, KubeView
 from flink_k8s.core import observations as obs_parse
 from flink_k8s.core.catalogue import JobSpec
@@ -240,6 +240,9 @@ class FlinkControlPlane:
                             raise JobFailed(f"job {job.job_id} of cluster {cluster_id} ended {job.state} while "
                                             f"waiting for {what}{_root_cause_suffix(rest, job)}", job,
                                             _root_cause(rest, job))
+            except RestRefused as exc:  # 401/403 or an unverifiable certificate: no wait fixes that
+                raise ControlPlaneError(f"cannot read the job of cluster {cluster_id} while waiting for {what}: "
+                                        f"{_short(exc, 800)}") from None
             except (FlinkRestError, KubeError) as exc:
                 last = f"REST not reachable ({_short(exc)})"
                 if not self.kube.cluster_exists(cluster_id):
@@ -279,16 +282,18 @@ class FlinkControlPlane:
         from flink_k8s.core.job_wait import Outcome, Want, decide
 
         present = self.kube.cluster_exists(cluster_id)
-        job, cause, rest_error = None, None, None
+        job, cause, rest_error, refused = None, None, None, None
         if present:
             try:
                 with self.rest(cluster_id) as rest:
                     job = self._current_job(rest)
                     if job is not None and job.state == "FAILED":
                         cause = _root_cause(rest, job)
+            except RestRefused as exc:
+                refused = _short(exc, 800)  # the API server's reason (who may not do what) must survive
             except (FlinkRestError, KubeError) as exc:
                 rest_error = _short(exc)
-        decision = decide(Want(want), job.state if job else None, present, rest_error)
+        decision = decide(Want(want), job.state if job else None, present, rest_error, refused)
         return {"outcome": str(decision.outcome), "message": decision.message, "cluster_id": cluster_id,
                 "job_id": job.job_id if job else None, "state": job.state if job else None,
                 "start_time": job.start_time.isoformat() if job and job.start_time else None,
@@ -511,6 +516,6 @@ def _root_cause_suffix(rest: FlinkRestClient, job: JobFacts) -> str:
     return f"; root cause: {cause}" if cause else ""
 
 
-def _short(exc: BaseException) -> str:
+def _short(exc: BaseException, limit: int = 300) -> str:
     lines = str(exc).strip().splitlines()
-    return (lines[0] if lines else exc.__class__.__name__)[:300]
+    return (lines[0] if lines else exc.__class__.__name__)[:limit]

@@ -53,6 +53,12 @@ class RestUnreachable(FlinkRestError):
     """The endpoint did not answer (connection refused, DNS, timeout) after the bounded retries."""
 
 
+class RestRefused(FlinkRestError):
+    """Refused for good: HTTP 401/403 (for the service proxy: the API server's authentication or RBAC) or a
+    TLS certificate that does not verify against the CA given. Waiting does not change either: callers that
+    poll fail at once with this message instead of waiting out their timeout."""
+
+
 class JobNotFound(FlinkRestError):
     """The JobManager does not know this job id (404 from Flink, not from a proxy)."""
 
@@ -71,6 +77,21 @@ class SavepointTimeout(FlinkRestError):
     def __init__(self, message: str, trigger_id: str = "", **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.trigger_id = trigger_id
+
+
+def _certificate_refused(exc: BaseException) -> bool:
+    """A TLS failure that retrying cannot fix: the peer's certificate does not verify (unknown CA, wrong host).
+
+    Other SSL errors (a handshake cut short under load) stay transient.
+    """
+    import requests
+
+    return isinstance(exc, requests.exceptions.SSLError) and "certificate verify failed" in str(exc).lower()
+
+
+def _short_text(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else exc.__class__.__name__)[:300]
 
 
 class _Transient5xx(Exception):
@@ -230,7 +251,8 @@ class FlinkRestClient:
             return resp
 
         def transient(exc: BaseException) -> bool:
-            return isinstance(exc, _Transient5xx | requests.ConnectionError | requests.Timeout)
+            return isinstance(exc, _Transient5xx | requests.ConnectionError | requests.Timeout) \
+                and not _certificate_refused(exc)
 
         def on_retry(attempt: int, exc: BaseException, delay: float) -> None:
             log.info("Flink REST %s %s failed (try %d: %s); retrying in %.2fs", method, shown, attempt,
@@ -238,6 +260,9 @@ class FlinkRestClient:
 
         try:
             resp = call_with_retries(once, transient, self.retry, self._sleep, on_retry)
+        except requests.exceptions.SSLError as exc:  # only a certificate refusal gets here (not transient)
+            raise RestRefused(f"{method} {shown}: the TLS certificate does not verify against the CA this "
+                              f"client trusts ({_short_text(exc)})", method, shown) from None
         except RetriesExhausted as exc:
             last = exc.last
             if isinstance(last, _Transient5xx):
@@ -250,8 +275,8 @@ class FlinkRestClient:
             if resp.status_code == 404 and job_id and _is_flink_error_body(resp.text):
                 raise JobNotFound(f"job_id={job_id!r}: not found at {self.display_url} ({text})",
                                   method, shown, 404)
-            raise FlinkRestError(f"{method} {shown}: HTTP {resp.status_code}: {text}", method, shown,
-                                 resp.status_code)
+            error = RestRefused if resp.status_code in (401, 403) else FlinkRestError
+            raise error(f"{method} {shown}: HTTP {resp.status_code}: {text}", method, shown, resp.status_code)
         if not resp.content:
             return None
         try:
@@ -428,11 +453,15 @@ def _is_flink_error_body(text: str) -> bool:
 
 
 def _error_text(text: str) -> str:
-    """Flink answers `{"errors": [...]}`; keep the first line of each, bounded."""
+    """Flink answers `{"errors": [...]}`; keep the first line of each, bounded. The API server (service proxy)
+    answers a `Status`: keep its message (for a 403, who may not do what)."""
     try:
-        errors = json.loads(text).get("errors")
+        body = json.loads(text)
+        errors = body.get("errors")
     except (ValueError, AttributeError):
-        errors = None
+        body, errors = None, None
     if errors:
         return "; ".join(str(e).strip().splitlines()[0] for e in errors if str(e).strip())[:500]
+    if isinstance(body, dict) and body.get("kind") == "Status" and body.get("message"):
+        return str(body["message"]).strip()[:500]
     return text.strip()[:300]

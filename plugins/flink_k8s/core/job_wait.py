@@ -27,12 +27,19 @@ class Decision:
     message: str
 
 
-def decide(want: Want, job_state: str | None, cluster_present: bool, rest_error: str | None = None) -> Decision:
-    """`job_state` None: no job seen (yet); `cluster_present`: the JobManager Deployment/pod exists."""
+def decide(want: Want, job_state: str | None, cluster_present: bool, rest_error: str | None = None,
+           rest_refused: str | None = None) -> Decision:
+    """`job_state` None: no job seen (yet); `cluster_present`: the JobManager Deployment/pod exists;
+    `rest_refused`: Flink REST refused us for good (401/403, certificate), so waiting cannot help."""
     if job_state is None:
         if not cluster_present:
             return Decision(Outcome.FAILURE, "the cluster is gone and no job outcome was observed"
-                            + (f" (last REST error: {rest_error})" if rest_error else ""))
+                            + (f" (last REST error: {rest_refused or rest_error})"
+                               if rest_refused or rest_error else ""))
+        if rest_refused:
+            return Decision(Outcome.FAILURE, f"cannot read the job's state: {rest_refused}. Waiting does not "
+                            "change that: check the connection's credentials and CA, and that its identity may "
+                            "get services/proxy in the namespace (include/k8s/30-role-flink-airflow.yaml)")
         return Decision(Outcome.WAIT, "cluster starting, no job yet" + (f" ({rest_error})" if rest_error else ""))
     if want is Want.TERMINAL:
         return Decision(Outcome.SUCCESS if job_state in TERMINAL else Outcome.WAIT, f"job is {job_state}")
