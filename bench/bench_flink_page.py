@@ -24,7 +24,7 @@ import urllib.request
 from pathlib import Path
 
 from bench.common import Stats, alternate, exit_code, result
-from tests.fixtures.kube_flink_double import NAMESPACE, cluster_ids, double_handler, serve_double
+from bench.kube_flink_double import NAMESPACE, cluster_ids, double_handler, serve_double
 
 JOBS = 200
 SLOW_SECONDS = 5.0
