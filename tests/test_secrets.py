@@ -264,3 +264,15 @@ def test_real_flink_failure_output_with_secret_keys_is_masked(k8s_api, tmp_path,
     assert "-Ds3.secret-key=***" in str(err.value) and "-Ds3.secret-key=***" in logged
     assert leaked(str(err.value), token) == [] and leaked(output, token) == [] and leaked(logged, token) == []
     assert not Path(f"/proc/{err.value.pid}").exists()
+
+
+def test_the_hook_masks_the_connections_token_in_flink_cli_output(k8s_api, k8s_airflow_conn):
+    """The kubernetes client keeps a kubeconfig token under `api_key["BearerToken"]`; the hook must find it."""
+    import yaml
+
+    from flink_k8s.hooks.flink import FlinkKubernetesHook
+
+    token = yaml.safe_load(k8s_api.kubeconfig.read_text())["users"][0]["user"]["token"]
+    hook = FlinkKubernetesHook(kubernetes_conn_id=k8s_airflow_conn, namespace=k8s_api.namespace)
+    masked = hook.control_plane.cli.masker.mask(f"flink said: token {token} and Authorization: Bearer {token}")
+    assert token not in masked

@@ -52,10 +52,8 @@ class FlinkKubernetesHook(BaseHook):
     @cached_property
     def api_client(self):
         client = self.kube_hook.api_client
-        token = (client.configuration.api_key or {}).get("authorization")
-        if token:
-            _mask(token)
-            _mask(token.split(" ", 1)[-1])
+        for secret in _credentials(client.configuration):
+            _mask(secret)
         return client
 
     def kubeconfig_path(self) -> str | None:
@@ -81,9 +79,7 @@ class FlinkKubernetesHook(BaseHook):
         from flink_k8s.control_plane import FlinkControlPlane, RestAccess
 
         api = self.api_client
-        token = (api.configuration.api_key or {}).get("authorization")
-        cli = FlinkCli(self.flink_home, secrets=[t for t in (token, (token or "").split(" ", 1)[-1]) if t],
-                       logger=self.log)
+        cli = FlinkCli(self.flink_home, secrets=_credentials(api.configuration), logger=self.log)
         return FlinkControlPlane(
             KubeView(api, self.namespace, request_timeout=self.request_timeout),
             cli=cli,
@@ -102,6 +98,19 @@ class FlinkKubernetesHook(BaseHook):
 
     def get_conn(self) -> Any:
         return self.control_plane
+
+
+def _credentials(configuration) -> list[str]:
+    """Every credential the client sends, with and without its `Bearer ` prefix.
+
+    The kubernetes client keeps a kubeconfig token under `api_key["BearerToken"]` (older versions and
+    in-cluster configs under `"authorization"`): take every value rather than guess the key.
+    """
+    found: list[str] = []
+    for value in (getattr(configuration, "api_key", None) or {}).values():
+        if value:
+            found += [value, value.split(" ", 1)[-1]]
+    return [v for v in dict.fromkeys(found) if v]
 
 
 def _mask(secret: str) -> None:
