@@ -388,6 +388,11 @@ def up(say: Say = print) -> Cluster:
     _preflight()
     binary = ensure_binary(say)
     c = cluster()
+    link = c.state / "bin" / "kubectl"  # the binary answers as kubectl under that name
+    link.parent.mkdir(parents=True, exist_ok=True)
+    if not link.is_symlink() or os.readlink(link) != str(binary):
+        link.unlink(missing_ok=True)
+        link.symlink_to(binary)
     if running() and c.airflow_kubeconfig.exists():
         say(f"kube-local already running: {c.server}")
         return c
@@ -490,12 +495,12 @@ def down(say: Say = print, keep_data: bool = False) -> None:
 
 
 def describe(c: Cluster) -> str:
-    kubectl = binary_path()
+    kubectl = c.state / "bin" / "kubectl"
     return "\n".join([
         f"API server     {c.server}  (Kubernetes {KUBE_VERSION}; etcd on 127.0.0.1:{c.ports.etcd_client})",
         f"admin          {c.admin_kubeconfig}  (cluster-admin: setup only)",
         f"airflow        {c.airflow_kubeconfig}  (service account flink/flink-airflow, include/k8s/ Roles)",
-        f"kubectl        {kubectl} kubectl --kubeconfig {c.admin_kubeconfig} get pods -A",
+        f"kubectl        {kubectl} --kubeconfig {c.admin_kubeconfig} get pods -A",
         f"node           {NODE_NAME} at {NODE_IP} (pods: network namespaces kl-*, bridge {BRIDGE})",
         f"logs           {STATE / 'logs'}",
         "stop           make kube-down",

@@ -4,12 +4,15 @@
 //	kube-local apiserver|controller-manager|scheduler|kubectl  <the component's own flags>
 //	kube-local pki --dir DIR --node NAME --ip IP[,IP…] --dns NAME[,NAME…]
 //
+// Called through a link named `kubectl`, it is kubectl (`.kube-local/bin/kubectl`).
+//
 // Each component is the upstream command (k8s.io/kubernetes/cmd/...), linked once.
 package main
 
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	_ "time/tzdata" // CronJob time zones, as upstream kube-apiserver/controller-manager do
 
 	"k8s.io/component-base/cli"
@@ -24,6 +27,9 @@ import (
 const usage = "usage: kube-local etcd|apiserver|controller-manager|scheduler|kubectl|pki|version [flags]"
 
 func main() {
+	if filepath.Base(os.Args[0]) == "kubectl" {
+		runKubectl()
+	}
 	if len(os.Args) < 2 {
 		fmt.Fprintln(os.Stderr, usage)
 		os.Exit(2)
