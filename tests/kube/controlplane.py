@@ -469,6 +469,12 @@ def up(say: Say = print) -> Cluster:
           lambda: c.kubectl("get", "serviceaccount", "flink-airflow", "-n", "flink", check=False).returncode == 0,
           30, "apiserver")
     token_kubeconfig(c, c.airflow_kubeconfig, request_token(c, "flink", "flink-airflow"), "flink", "flink-airflow")
+    # The controllers work once their informers synced: the serviceaccount controller made `default` and the
+    # root-CA publisher `kube-root-ca.crt` in the namespace just created (a test starting earlier would see its
+    # first Deployment get no ReplicaSet for a while).
+    _wait("the controller-manager to sync (default ServiceAccount and kube-root-ca.crt in namespace flink)",
+          lambda: c.kubectl("get", "serviceaccount/default", "configmap/kube-root-ca.crt", "-n", "flink",
+                            check=False).returncode == 0, 60, "controller-manager")
     _wait(f"node {NODE_NAME} Ready", lambda: _node_ready(c), 60, "kubelet")
     for component in COMPONENTS:
         if _alive(component) is None:

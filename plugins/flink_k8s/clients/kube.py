@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import re
 import time
 from collections.abc import Callable
@@ -315,15 +316,16 @@ class KubeView:
         self.update_configmap(name, lambda _old: data, labels)
 
     def update_configmap(self, name: str, change: Callable[[dict[str, str]], dict[str, str] | None],
-                         labels: dict[str, str] | None = None, attempts: int = 8) -> dict[str, str]:
+                         labels: dict[str, str] | None = None, attempts: int = 10) -> dict[str, str]:
         """Read-modify-write of a ConfigMap of our own, safe against concurrent writers.
 
         `change(data)` gets the current data (empty if the ConfigMap does not exist) and returns the new data
         (None: nothing to write). The write carries the resourceVersion that was read, so a concurrent writer
         makes the API server answer 409 Conflict instead of one update silently replacing the other; then this
-        re-reads and re-applies `change`. Returns the data written (or left as it was).
+        re-reads and re-applies `change` after a short random pause (writers that collided would otherwise
+        collide again). Returns the data written (or left as it was).
         """
-        for _ in range(attempts):
+        for attempt in range(attempts):
             current = self.configmap(name)
             old = dict((current or {}).get("data") or {})
             new = change(dict(old))
@@ -343,6 +345,7 @@ class KubeView:
             except KubeApiError as exc:
                 if exc.status != 409:  # 409: created or changed by someone else since our read: re-read
                     raise
+                time.sleep(random.uniform(0, 0.02 * (attempt + 1)))  # backoff with jitter, not synchronisation
         raise KubeError(f"configmap {name} in namespace {self.namespace} kept changing under {attempts} "
                         "concurrent updates; retry the task")
 
