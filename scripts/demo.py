@@ -28,9 +28,9 @@ sys.path[:0] = [str(REPO), str(REPO / "plugins")]  # `tests.kube`, `tests.fixtur
 
 from demo_airflow import AirflowApi, admin_password  # noqa: E402
 from demo_flows import FlowResult, Flows, push_stale_groups  # noqa: E402
-from demo_stack import DemoError, Stack, preflight  # noqa: E402
+from demo_stack import NAMESPACE, DemoError, Stack, preflight  # noqa: E402
 
-PATH_LABEL = "native-Kubernetes path on the local harness (emulated API + real Flink processes)"
+PATH_LABEL = "native-Kubernetes path on the local cluster (real control plane + real Flink processes)"
 
 
 def _terminate(signum: int, _frame: object) -> None:
@@ -56,7 +56,8 @@ def print_summary(results: list[FlowResult], stack: Stack, password: str, wall_s
     print(f"start-up: {startup}; total so far {wall_s:.0f}s")
     print(f"Airflow UI:  {stack.ui_url}   user: admin   password: {password}")
     print(f"Flink page:  {stack.ui_url}/plugin/flink   (JSON: {stack.ui_url}/flink/api/jobs)")
-    print(f"Kubernetes:  KUBECONFIG={stack.kubeconfig} kubectl get deploy,pods,svc,configmaps")
+    print(f"Kubernetes:  {stack.cluster.state / 'bin' / 'kubectl'} --kubeconfig {stack.cluster.admin_kubeconfig} "
+          f"get deploy,pods,svc,configmaps -n {NAMESPACE}   (Airflow runs as {stack.kubeconfig})")
     print(f"Job output:  {stack.output_dir}    process logs: {stack.log_dir}")
     print(f"Catalogue:   {stack.catalogue}")
     print("=" * 100)

@@ -94,7 +94,9 @@ class Flows:
     def _deployments(self) -> dict[str, str]:
         from kubernetes import client, config
 
-        api = config.new_client_from_config(str(self.stack.kubeconfig))
+        # The demo's own look, as a person with kubectl would: the admin kubeconfig (Airflow's flink-airflow
+        # account may get, not list, Deployments).
+        api = config.new_client_from_config(str(self.stack.cluster.admin_kubeconfig))
         try:
             deps = client.AppsV1Api(api).list_namespaced_deployment(NAMESPACE).items
             return {d.metadata.name: d.spec.template.spec.containers[0].image for d in deps}
