@@ -23,6 +23,7 @@ import ssl
 import threading
 import time
 import urllib.parse
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -224,25 +225,29 @@ class NodePortListener:
             return
         upstream.settimeout(None)
 
-        def copy(src: socket.socket, dst: socket.socket) -> None:
-            try:
-                while data := src.recv(65536):
-                    dst.sendall(data)
-            except OSError:
-                pass
-            finally:
-                for s in (src, dst):
-                    try:
-                        s.shutdown(socket.SHUT_RDWR)
-                    except OSError:
-                        pass
-
-        other = threading.Thread(target=copy, args=(upstream, conn), daemon=True)
+        other = threading.Thread(target=pump, args=(upstream, conn), daemon=True)
         other.start()
-        copy(conn, upstream)
+        pump(conn, upstream)
         other.join(timeout=60)
         conn.close()
         upstream.close()
+
+
+def pump(src: socket.socket, dst: socket.socket, seen: Callable[[bytes], None] | None = None) -> None:
+    """Copy one direction of a TCP connection until either side ends it, then shut both down."""
+    try:
+        while data := src.recv(65536):
+            if seen is not None:
+                seen(data)
+            dst.sendall(data)
+    except OSError:
+        pass
+    finally:
+        for sock in (src, dst):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
 
 # ---- pod logs ----------------------------------------------------------------------------------------
