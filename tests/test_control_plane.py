@@ -711,7 +711,9 @@ def test_restarting_job_is_unhealthy_with_its_root_cause(native_k8s, tmp_path, s
         obs = cp.observe(cid)
         report = evaluate(obs, thresholds_for(job), obs.observed_at, history[-20:])
         history.append(obs)
-        return report.verdict is Verdict.UNHEALTHY and "restarts" in {r.code for r in report.reasons}
+        # Flink's `timestamps.RESTARTING` can lag the restart counter by a poll: wait for both.
+        return (report.verdict is Verdict.UNHEALTHY and "restarts" in {r.code for r in report.reasons}
+                and obs.job is not None and obs.job.last_restart_time is not None)
 
     wait_until(unhealthy_for_restarts, 240, "an UNHEALTHY verdict for restarts (max_restarts 2)")
     obs = history[-1]
