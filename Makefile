@@ -4,7 +4,7 @@ PY := .venv/bin/python
 UV := .venv/bin/uv
 export PYTHONPATH := $(CURDIR)/plugins
 
-.PHONY: install flink test lint demo bench clean kube-up kube-down kube-status kube-build system-deps
+.PHONY: install flink test lint demo bench clean kube-up kube-down kube-status kube-build system-deps airflow-up airflow-down airflow-status
 
 install: .venv/.installed
 
@@ -47,8 +47,19 @@ kube-down:
 kube-status: install
 	$(PY) scripts/kube_local.py status
 
+# Airflow as docker-compose.yaml deploys it, as local processes: PostgreSQL (Debian's, run as user postgres),
+# api-server, scheduler, dag-processor, triggerer (LocalExecutor) on the local cluster; state in .airflow-local/.
+airflow-up: install flink kube-up
+	$(PY) scripts/airflow_local.py up
+
+airflow-down:
+	test -x $(PY) && $(PY) scripts/airflow_local.py down || true
+
+airflow-status: install
+	$(PY) scripts/airflow_local.py status
+
 bench: install flink
 	$(PY) -m bench $(BENCH_ARGS)
 
-clean: kube-down
-	rm -rf .venv .flink .cache build .pytest_cache .ruff_cache .kube-local
+clean: airflow-down kube-down
+	rm -rf .venv .flink .cache build .pytest_cache .ruff_cache .kube-local .airflow-local
