@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "flink_k8s.cli.memory_cmd",  # memory
     "flink_k8s.cli.pushgateway_cmd",  # pushgateway-cleanup
     "flink_k8s.cli.ops_cmds",  # status, health, list, savepoints
+    "flink_k8s.cli.diff_cmd",  # diff
 )
 
 
