@@ -2,6 +2,10 @@
 
 The run fails when any job is UNHEALTHY or MISSING and logs a table of all verdicts; verdicts go to XCom
 (`verdicts`). Schedule: `FLINK_K8S_HEALTH_SCHEDULE` (cron or preset; default every 5 minutes; `none` = manual only).
+
+Drift is its own finding (task `drift`, XCom `drift`): DRIFTED with the keys and both values when the running
+cluster no longer matches what the catalogue renders. It does not fail the run unless
+`FLINK_K8S_FAIL_ON_DRIFT=true`.
 """
 
 from __future__ import annotations
@@ -10,8 +14,9 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import DAG
 
+from flink_k8s.operators.drift import FlinkDriftOperator
 from flink_k8s.operators.flink import FlinkHealthOperator
-from flink_k8s.settings import schedule_from_env
+from flink_k8s.settings import flag_from_env, schedule_from_env
 
 with DAG(
     dag_id="flink_health_monitor",
@@ -25,3 +30,4 @@ with DAG(
     doc_md=__doc__,
 ):
     FlinkHealthOperator(task_id="check_all")
+    FlinkDriftOperator(task_id="drift", fail_on_drift=flag_from_env("FLINK_K8S_FAIL_ON_DRIFT"))

@@ -381,3 +381,18 @@ def test_report_to_dict_is_json_ready():
     data = json.loads(json.dumps(_check(deployment=dep).to_dict()))
     assert data["status"] == "DRIFTED"
     assert data["differences"] == [{"key": "deployment.image", "catalogue": "flink-test:1", "running": "flink-test:hotfix"}]
+
+
+def test_monitor_findings_are_their_own_kind():
+    dep = copy.deepcopy(REAL_DEPLOYMENT)
+    dep["spec"]["template"]["spec"]["containers"][0]["image"] = "flink-test:hotfix"
+    found = drift.findings({"a": _check(), "b": _check(deployment=dep), "c": "API unreachable",
+                            "d": drift.diff(drift.desired_state(_job(), "1"), drift.running_state("x", None, None))})
+    assert {k: v["verdict"] for k, v in found.items()} == {
+        "a": "IN_SYNC", "b": "DRIFTED", "c": "CHECK_FAILED", "d": "NOT_DEPLOYED"}
+    assert found["b"]["keys"] == ["deployment.image"] and found["c"]["error"] == "API unreachable"
+    text = drift.render_findings(found)
+    assert "b: DRIFTED (deployment.image)" in text
+    assert "    deployment.image: catalogue flink-test:1 | running flink-test:hotfix" in text
+    assert "c: CHECK_FAILED (API unreachable)" in text and "a: IN_SYNC" in text
+    assert drift.render_findings({}) == "(no streaming jobs)"

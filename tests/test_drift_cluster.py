@@ -64,6 +64,14 @@ def test_diff_and_monitor_report_a_hand_edited_cluster(flink_env, airflow_run):
     assert data["status"] == "DRIFTED"
     assert {"key": "deployment.image", "catalogue": "flink-test:1", "running": "flink-test:hotfix"} in data["differences"]
 
+    # The health monitor: DRIFTED is its own finding; the job is still HEALTHY and drift alone fails nothing.
+    monitor = airflow_run("flink_health_monitor")
+    assert monitor.state == "success", monitor.log_text[-4000:]
+    assert monitor.all_xcoms[("check_all", "verdicts")]["stream"]["verdict"] == "HEALTHY"
+    found = monitor.all_xcoms[("drift", "drift")]["stream"]
+    assert found["verdict"] == "DRIFTED" and found["keys"] == ["deployment.image"], found
+    assert "deployment.image: catalogue flink-test:1 | running flink-test:hotfix" in monitor.log_text
+
     # 3. The same config edited in Flink's ConfigMap is named with both values too.
     name = f"flink-config-{cluster}"
     cm = native.api.core.read_namespaced_config_map(name, flink_env["ns"])

@@ -34,3 +34,15 @@ def schedule_from_env(name: str, default: str) -> str | None:
     """A DAG schedule from env var `name` (cron or preset); empty or `none` means manual runs only."""
     value = os.environ.get(name, default).strip()
     return None if value.lower() in ("", "none") else value
+
+
+def flag_from_env(name: str, default: bool = False) -> bool:
+    """A boolean env var: true/false, 1/0, yes/no (any case); anything else is an error naming it."""
+    raw = os.environ.get(name, "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("true", "1", "yes"):
+        return True
+    if raw in ("false", "0", "no"):
+        return False
+    raise ValueError(f"{name}={raw!r}: expected true or false")

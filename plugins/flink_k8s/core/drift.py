@@ -404,3 +404,34 @@ def render_report(job_name: str, report: DriftReport) -> str:
     lines = [f"{where}: DRIFTED in {len(report.differences)} of {report.compared} keys"]
     lines += [f"  {d.key.ljust(width)}  catalogue: {d.expected}  running: {d.running}" for d in report.differences]
     return "\n".join(lines)
+
+
+# -- the monitor's finding ---------------------------------------------------------------------------------------
+
+CHECK_FAILED = "CHECK_FAILED"
+
+
+def findings(checked: Mapping[str, DriftReport | str]) -> dict[str, dict[str, Any]]:
+    """{job: {verdict, keys, differences[, error]}} — the health monitor's drift finding, JSON-ready.
+
+    Verdicts: IN_SYNC | DRIFTED | NOT_DEPLOYED (the health verdict already says MISSING) | CHECK_FAILED
+    (the cluster could not be read: `error` says why).
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for name, report in checked.items():
+        if isinstance(report, str):
+            out[name] = {"verdict": CHECK_FAILED, "keys": [], "differences": [], "error": report}
+        else:
+            out[name] = {"verdict": report.status.value, "keys": list(report.keys),
+                         "differences": report.to_dict()["differences"], "release": report.release}
+    return out
+
+
+def render_findings(found: Mapping[str, Mapping[str, Any]]) -> str:
+    """One line per job, then one indented line per differing key with both values (for task logs)."""
+    lines = []
+    for name, f in found.items():
+        detail = f.get("error") or (", ".join(f["keys"]) if f["keys"] else "")
+        lines.append(f"{name}: {f['verdict']}" + (f" ({detail})" if detail else ""))
+        lines += [f"    {d['key']}: catalogue {d['catalogue']} | running {d['running']}" for d in f["differences"]]
+    return "\n".join(lines) if lines else "(no streaming jobs)"
