@@ -4,7 +4,7 @@ On the local native-Kubernetes harness (local Kubernetes cluster (real control p
 JobManager/TaskManager the real CLI deploys), one streaming job (keyed counter, HA on, checkpoint every 1 s)
 is redeployed alternately by:
 
-- ours: observe -> plan_redeploy(savepoint mode) -> FlinkControlPlane.execute_plan (stop-with-savepoint,
+- ours: observe -> plan_redeploy(savepoint mode) -> the executor (flink_k8s.executor) (stop-with-savepoint,
   delete Deployment, wait gone, delete HA ConfigMaps, submit with -s, wait RUNNING, wait first checkpoint);
 - hand-run: what a careful person types: REST `POST /jobs/<id>/stop` (job id known beforehand), poll the
   savepoint, wait until the cluster is gone (the JobManager deletes its Deployment when the job ends), delete
@@ -100,7 +100,7 @@ class RedeployBench:
 
         from flink_k8s.clients.flink_cli import FlinkCli
         from flink_k8s.clients.kube import KubeView
-        from flink_k8s.control_plane import FlinkControlPlane, ProgressStore
+        from flink_k8s.control_plane import FlinkControlPlane
         from flink_k8s.core.catalogue import parse_catalogue
         from tests.fixtures.paths import FLINK_23, FLINK_115
         from tests.fixtures.test_jobs import build_jobs
@@ -122,7 +122,7 @@ class RedeployBench:
         self.kube = KubeView(self.api, self.namespace)
         self.cli = FlinkCli(FLINK_23, log_dir=work / "cli-log")
         self.cp = FlinkControlPlane(self.kube, cli=self.cli, kubeconfig_path=str(self.kubeconfig))
-        self.store = ProgressStore(self.kube)
+        self.store = self.cp.ledger_store
         self.spec = parse_catalogue(self._catalogue().encode()).job("stream")
         self.release = 1
         self.ars_workaround = False
@@ -238,10 +238,11 @@ class RedeployBench:
         if self.kube.cluster_exists(CLUSTER):
             self.cp.delete_cluster(CLUSTER, timeout=120)
         self.kube.delete_ha_configmaps(CLUSTER)
-        progress = self.store.load(CLUSTER)
-        savepoints = self.store.savepoints(CLUSTER)
-        savepoint = progress.savepoint_path or (savepoints[-1][0] if savepoints else None)
-        self.store.clear(CLUSTER)
+        from flink_k8s.core import ledger as L
+
+        ledger = self.store.load(CLUSTER)
+        savepoint = ledger.progress.savepoint_path or (ledger.savepoints[-1].path if ledger.savepoints else None)
+        self.store.update(CLUSTER, lambda led: L.release_hold(L.clear_progress(led), "bench"))
         storage = self.spec.high_availability.storage_dir.rstrip("/")
         spec = replace(self.spec, flink_conf={**(self.spec.flink_conf or {}), "application-result-store.storage-path":
                                               f"{storage}/application-result-store/{CLUSTER}/{uuid.uuid4()}"})
@@ -251,7 +252,12 @@ class RedeployBench:
         self.cp.wait_first_checkpoint(CLUSTER, None, timeout=300)
 
     def ours(self, _rep: int) -> float:
-        from flink_k8s.core.redeploy import RedeployRequest, StepKind, UpgradeMode, plan_redeploy
+        from datetime import timedelta
+
+        from flink_k8s import executor
+        from flink_k8s.core.ledger import Action
+        from flink_k8s.core.lifecycle import plan_of_redeploy
+        from flink_k8s.core.redeploy import RedeployRequest, StepKind, UpgradeMode
 
         self.release += 1
         release = str(self.release)
@@ -260,24 +266,24 @@ class RedeployBench:
 
         steps: list[str] = []
 
-        def on_step(step, what: str) -> None:
-            if step.kind is StepKind.STOP_WITH_SAVEPOINT and what == "start":
+        def on_step(step, result) -> None:
+            if step.kind is StepKind.STOP_WITH_SAVEPOINT and result is None:
                 marks["stop"] = time.time()
-            if what == "done" and "stop" in marks:
+            if result is not None and "stop" in marks:
                 steps.append(f"{step.kind.value} +{time.time() - marks['stop']:.1f}s")
 
-        observation = self.cp.observe(CLUSTER)
         request = RedeployRequest(cluster_id=CLUSTER, release=release, mode=UpgradeMode.SAVEPOINT,
                                   savepoint_dir=self.spec.savepoint_dir, target_image=f"flink-test:{release}")
-        plan = plan_redeploy(observation, request, self.store.load(CLUSTER))
-        summary = self.cp.execute_plan(plan, self._spec_for_submit(), release, self.store, timeout=240,
-                                       on_step=on_step)
+        session = self.store.begin(CLUSTER, "bench", Action.REDEPLOY, timedelta(minutes=10))
+        plan = self.cp.plan_redeploy(request, session.ledger)
+        summary = executor.execute(executor.Run(self.cp, plan_of_redeploy(plan), self._spec_for_submit(), release,
+                                                timeout=240, session=session), on_step).summary()
         returned = time.time()
         if "stop" not in marks:
             raise RuntimeError(f"the plan had no STOP_WITH_SAVEPOINT step: {[s.kind.value for s in plan.steps]}")
         end = _until("the new job's first checkpoint", lambda: self._first_checkpoint_epoch(summary["job_id"]))
         self.ours_returned.append(returned - marks["stop"])
-        print(f"      ours: savepoint {summary.get('savepoint')}; execute_plan returned after "
+        print(f"      ours: savepoint {summary.get('savepoint')}; the executor returned after "
               f"{returned - marks['stop']:.2f} s; steps done at: {', '.join(steps)}", flush=True)
         self.step_times.append(steps)
         self._check_state("ours", start)

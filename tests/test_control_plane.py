@@ -1,4 +1,4 @@
-"""The control plane (KubeView, Flink REST via the service proxy, ProgressStore, health) and the ops CLI.
+"""The control plane (KubeView, Flink REST via the service proxy, the job ledger, health) and the ops CLI.
 
 Fast tests run on the real API server (tests/kube/controlplane.py) as the namespace's `flink-airflow` service
 account, with hand-made objects shaped like what Flink 2.3 writes: the real ReplicaSet controller creates the
@@ -31,9 +31,10 @@ from kubernetes.client.exceptions import ApiException
 from flink_k8s.clients.flink_rest import FlinkRestClient, FlinkRestError
 from flink_k8s.clients.http_retry import RetryPolicy as RestRetry
 from flink_k8s.clients.kube import KubeApiError, KubeError, KubeUnavailable, KubeView, RetryPolicy
-from flink_k8s.control_plane import FlinkControlPlane, ProgressStore, RestAccess
+from flink_k8s.control_plane import FlinkControlPlane, RestAccess
+from flink_k8s.core import ledger as L
 from flink_k8s.core.health import Verdict
-from flink_k8s.core.redeploy import RedeployProgress, Restore
+from flink_k8s.core.redeploy import RedeployProgress
 from tests.fixtures.kube_faults import (
     WebhookServer,
     admission_webhook,
@@ -164,7 +165,7 @@ def airflow_requests(api, since: int, verb: str, resource: str) -> list[audit.Au
             if e.user == sa_user(api.namespace) and e.verb == verb and e.resource == resource]
 
 
-# -- fast: KubeView, ProgressStore, proxy target -------------------------------------------------------------
+# -- fast: KubeView, proxy target -------------------------------------------------------------
 
 def test_kube_view_reads_and_cleans_up_what_flink_leaves(k8s_api):
     jm_pod = make_cluster(k8s_api, "demo")
@@ -255,29 +256,6 @@ def test_rest_proxy_target_uses_the_service_port_and_the_api_credentials(k8s_api
     assert token not in str(err.value) and token not in repr(rest)
     with pytest.raises(KubeError, match="service nope-rest not found"):
         kube_view(k8s_api).rest_proxy_target("nope")
-
-
-def test_progress_store_round_trip_and_savepoint_history(k8s_api):
-    view = kube_view(k8s_api)
-    store = ProgressStore(view)
-    assert store.load("demo") == RedeployProgress()
-    progress = RedeployProgress(savepoint_trigger_id="a" * 32, savepoint_path="file:///sp/1", submit_started=True,
-                                submitted_restore=Restore.SAVEPOINT)
-    store.save("demo", progress)
-    assert store.load("demo") == progress  # every field, including the restore that was submitted
-    t1, t2 = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC)
-    store.remember_savepoint("demo", "file:///sp/1", t1)
-    store.remember_savepoint("demo", "file:///sp/2", t2)
-    store.remember_savepoint("demo", "file:///sp/1", t2)  # same path again: recorded once
-    assert store.savepoints("demo") == [("file:///sp/1", t1), ("file:///sp/2", t2)]
-    store.clear("demo")
-    assert store.load("demo") == RedeployProgress()
-    assert [p for p, _ in store.savepoints("demo")] == ["file:///sp/1", "file:///sp/2"]  # history survives
-    store.forget_savepoints("demo", ["file:///sp/1"])
-    assert [p for p, _ in store.savepoints("demo")] == ["file:///sp/2"]
-    cm = view.configmap("flink-k8s-airflow-demo")
-    assert cm["metadata"]["labels"] == {"app.kubernetes.io/managed-by": "flink-k8s-airflow"}
-    assert view.ha_configmaps("demo") == [] and view.delete_ha_configmaps("demo") == []  # never an HA map
 
 
 # -- fast: refusals of the real API server ---------------------------------------------------------------------
@@ -486,8 +464,9 @@ def ops_in_process(capsys, *argv: str) -> tuple[int, str, str]:
 
 
 def test_ops_cli_on_a_missing_cluster_with_recorded_savepoints(ops_catalogue, k8s_api, capsys, monkeypatch):
-    store = ProgressStore(kube_view(k8s_api))
-    store.remember_savepoint("stream-1", "file:///sp/savepoint-1", datetime(2026, 1, 1, tzinfo=UTC))
+    store = FlinkControlPlane(kube_view(k8s_api)).ledger_store
+    store.update("stream-1", lambda led: L.remember_savepoint(led, "file:///sp/savepoint-1",
+                                                              datetime(2026, 1, 1, tzinfo=UTC)))
     common = ["--catalogue", str(ops_catalogue)]
     env = {"KUBECONFIG": str(k8s_api.kubeconfig)}  # default kubeconfig location honoured
     monkeypatch.setenv("KUBECONFIG", str(k8s_api.kubeconfig))
@@ -568,13 +547,12 @@ def test_ha_job_through_the_control_plane(native_k8s, tmp_path, streaming_job_ja
     import signal
 
     from flink_k8s.clients.flink_rest import SavepointFailed, SavepointTimeout
-    from flink_k8s.core.redeploy import RedeployRequest, StepKind, UpgradeMode, plan_redeploy
+    from flink_k8s.core.redeploy import RedeployRequest, StepKind, UpgradeMode
     from tests.fixtures.procs import wait_until
 
     cp, catalogue, catalogue_path, out = _native_setup(native_k8s, tmp_path, streaming_job_jar, failing_job_jar)
     job = catalogue.job("stream")
     cid = job.cluster_id
-    store = ProgressStore(cp.kube)
 
     result = cp.submit(job, "1", timeout=300)
     assert result.cluster_id == cid
@@ -604,7 +582,7 @@ def test_ha_job_through_the_control_plane(native_k8s, tmp_path, streaming_job_ja
         # no target directory: the cluster's configured savepoint dir (the harness maps hdfs:// to local files)
         older = rest.savepoint(running.job_id, None, timeout=120)  # the job keeps running
     assert _local(older).is_dir()
-    store.remember_savepoint(cid, older, datetime.now(UTC))
+    cp.ledger_store.update(cid, lambda led: L.remember_savepoint(led, older, datetime.now(UTC)))
 
     # the ops command line against the same cluster
     common = ["--catalogue", str(catalogue_path), "--kubeconfig", str(native_k8s.api.kubeconfig)]
@@ -623,7 +601,7 @@ def test_ha_job_through_the_control_plane(native_k8s, tmp_path, streaming_job_ja
     jm = native_k8s.kubelet.jobmanager(cid)
     os.killpg(jm.proc.pid, signal.SIGKILL)
     wait_until(lambda: cp.health(job).verdict is not Verdict.HEALTHY, 60, "the outage to show in health")
-    wait_until(lambda: cp.check_job(cid, "running")["state"] == "RUNNING", 240, "the job to recover")
+    wait_until(lambda: cp.check_job(cid, "running").state == "RUNNING", 240, "the job to recover")
     assert cp.wait_first_checkpoint(cid, before, 240) > before  # restored from HA, checkpoints continue
     obs = cp.observe(cid)
     (jm_pod,) = obs.jobmanager_pods
@@ -634,20 +612,21 @@ def test_ha_job_through_the_control_plane(native_k8s, tmp_path, streaming_job_ja
     # savepoint redeploy through the control plane: stop-with-savepoint, gone, HA deleted, submit -s, retention
     request = RedeployRequest(cluster_id=cid, release="2", mode=UpgradeMode.SAVEPOINT, savepoint_dir=None,
                               keep_savepoints=1, target_image="flink-test:2")
-    plan = plan_redeploy(cp.observe(cid), request, store.load(cid))
+    plan = cp.plan_redeploy(request)
     assert plan.kinds == (StepKind.STOP_WITH_SAVEPOINT, StepKind.DELETE_DEPLOYMENT, StepKind.WAIT_CLUSTER_GONE,
                           StepKind.DELETE_HA_CONFIGMAPS, StepKind.SUBMIT, StepKind.WAIT_RUNNING,
                           StepKind.WAIT_FIRST_CHECKPOINT, StepKind.DISPOSE_OLD_SAVEPOINTS)
-    seen = []
-    summary = cp.execute_plan(plan, job, "2", store, timeout=300, on_step=lambda s, what: seen.append((s.kind, what)))
-    assert seen[-1] == (StepKind.DISPOSE_OLD_SAVEPOINTS, "done")
+    result = cp.redeploy(job, request, "test/redeploy-2", timeout=300)
+    assert tuple(r.kind for r in result.steps) == plan.kinds
+    summary = result.summary()
     newer = summary["savepoint"]
     assert summary["restored_from"] == newer and _local(newer).is_dir()
     # Flink removed the finished job's own map itself; the cluster map (leader, job graph store) is ours to delete
     assert f"{cid}-cluster-config-map" in summary["ha_configmaps_deleted"]
     assert set(summary["ha_configmaps_deleted"]) <= {f"{cid}-cluster-config-map", f"{cid}-{running.job_id}-config-map"}
     assert summary["disposed_savepoints"] == [older] and not _local(older).exists()  # disposed by Flink
-    assert [p for p, _ in store.savepoints(cid)] == [newer] and store.load(cid) == RedeployProgress()
+    ledger = cp.ledger(cid)
+    assert ledger.savepoint_paths() == (newer,) and ledger.progress == RedeployProgress() and ledger.holder is None
     assert cp.observe(cid).deployment.image == "flink-test:2"
 
     # the stale-HA trap: the Deployment is deleted, its HA ConfigMaps (with the job graph) stay behind
@@ -659,10 +638,10 @@ def test_ha_job_through_the_control_plane(native_k8s, tmp_path, streaming_job_ja
     stalled = replace(job, program_args=("--output", f"{out}/b", "--rate", "20", "--stall-ms", "600000"))
     request = RedeployRequest(cluster_id=cid, release="3", mode=UpgradeMode.STATELESS, allow_state_loss=True,
                               wait_first_checkpoint=False)
-    plan = plan_redeploy(cp.observe(cid), request, store.load(cid))
+    plan = cp.plan_redeploy(request)
     assert plan.kinds[:2] == (StepKind.DELETE_HA_CONFIGMAPS, StepKind.SUBMIT)
     lines_a = _lines(out / "a")
-    cp.execute_plan(plan, stalled, "3", store, timeout=300)
+    cp.redeploy(stalled, request, "test/redeploy-3", timeout=300)
     wait_until(lambda: any("stalled key=" in p.read_text() for p in (out / "b").glob("part-*.txt")), 120,
                "the new job graph to write to its own output directory")
     assert _lines(out / "a") == lines_a  # the old graph did not come back
@@ -719,7 +698,7 @@ def test_restarting_job_is_unhealthy_with_its_root_cause(native_k8s, tmp_path, s
     obs = history[-1]
     assert obs.job.restarts > 2 and obs.job.last_restart_time is not None
     state = cp.check_job(cid, "running")
-    assert state["job_id"] == obs.job.job_id
+    assert state.job_id == obs.job.job_id
     with cp.rest(cid) as rest:
         cause = rest.root_cause(obs.job.job_id)
     assert cause is not None and FAILURE_MESSAGE in cause.root_cause

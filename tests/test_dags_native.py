@@ -127,8 +127,8 @@ def test_batch_wait_refused_by_rbac_fails_at_once_with_the_api_servers_reason(fl
     cp.submit(spec, "1", cluster_id=cluster_id, extra_conf=FlinkSubmitOperator._extra_conf(spec))  # needs no proxy
 
     check = cp.check_job(cluster_id, "finished")  # one poll decides: a 403 is final
-    assert check["done"] and check["outcome"] == "failure", check
-    assert "HTTP 403" in check["message"] and 'cannot get resource "services/proxy"' in check["message"], check
+    assert check.done and not check.succeeded, check
+    assert "HTTP 403" in check.message and 'cannot get resource "services/proxy"' in check.message, check
 
     result = airflow_run("flink_batch__nightly", conf={"release": "1"}, logical_date=logical, run_after=logical)
     assert result.run_id == run_id
@@ -154,5 +154,5 @@ def test_wait_fails_at_once_on_a_certificate_that_does_not_verify(k8s_api, k8s_a
     cp = FlinkKubernetesHook(k8s_airflow_conn, ns, rest_access={"mode": "url", "url_template": template}).control_plane
 
     check = cp.check_job("tls", "finished")
-    assert check["done"] and check["outcome"] == "failure", check
-    assert "certificate does not verify" in check["message"], check
+    assert check.done and not check.succeeded, check
+    assert "certificate does not verify" in check.message, check

@@ -64,7 +64,7 @@ def _job_state(flink_env) -> str | None:
     from flink_k8s.hooks.flink import FlinkKubernetesHook
 
     cp = FlinkKubernetesHook("kubernetes_default", flink_env["ns"]).control_plane
-    return cp.check_job(flink_env["cluster"], "running")["state"]
+    return cp.check_job(flink_env["cluster"], "running").state
 
 
 def test_streaming_job_lifecycle(flink_env, airflow_run, monkeypatch):

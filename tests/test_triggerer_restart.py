@@ -127,7 +127,7 @@ def test_deferred_batch_wait_survives_a_triggerer_crash(flink_env, airflow_db, t
     os.killpg(a.pid, signal.SIGKILL)
     a.popen.wait(timeout=30)
     assert _ti(dr, "run").state == "deferred"
-    assert cp.check_job(cluster_id, "finished")["done"] is False, "the job ended before the crash: nothing proven"
+    assert cp.check_job(cluster_id, "finished").done is False, "the job ended before the crash: nothing proven"
 
     # 3. Triggerer B adopts the orphaned trigger, sees the job finish, and hands the event to the task.
     b = _triggerer("triggerer-b", tmp_path)

@@ -1,20 +1,21 @@
-"""The control plane of one namespace: observe, submit, wait, and execute redeploy plans.
+"""The control plane of one namespace: observe, wait, and one public method per lifecycle action.
 
 It composes the clients (Kubernetes API, Flink REST, Flink CLI) with the pure decisions in `core/`; it holds
 no Airflow imports, so `python -m flink_k8s status|health|list` and the Airflow hook share it. Decisions
-(health verdicts, redeploy plans) are never made here, only executed.
+(health verdicts, lifecycle plans in `core/lifecycle.py` and `core/redeploy.py`) are never made here; the
+plans are carried out by `flink_k8s.executor`, and the job's ledger is read and written by `ledger_store`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from flink_k8s.clients.flink_cli import CliResult, FlinkCli
 from flink_k8s.clients.flink_rest import FlinkRestClient, FlinkRestError, JobNotFound, RestRefused
@@ -23,8 +24,15 @@ from flink_k8s.core import observations as obs_parse
 from flink_k8s.core.catalogue import JobSpec
 from flink_k8s.core.flink_config import build_argv
 from flink_k8s.core.health import HealthReport, HealthThresholds, Reason, Verdict, evaluate
+from flink_k8s.core.job_wait import Want
+from flink_k8s.core.ledger import Action, JobLedger
+from flink_k8s.core.lifecycle import JobCheck, check_job, current_job, format_command
 from flink_k8s.core.observations import ClusterObservation, JobFacts
-from flink_k8s.core.redeploy import RedeployPlan, RedeployProgress, Restore, Step, StepKind
+from flink_k8s.core.redeploy import RedeployPlan, RedeployRequest, Step
+
+if TYPE_CHECKING:  # pragma: no cover
+    from flink_k8s.executor import ActionResult, StepResult
+    from flink_k8s.ledger_store import LedgerStore
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +71,29 @@ class RestAccess:
             raise ValueError(f"rest_access.mode={self.mode!r}: must be proxy, nodeport or url")
         if self.mode == "url" and not self.url_template:
             raise ValueError("rest_access.url_template is required with mode 'url'")
+
+
+class WaitReport:
+    """Logs a wait's progress at a bounded rate: what it sees every `every` seconds, and one warning once
+    `warn_at` of the time is used (the only point where a person may want to look)."""
+
+    def __init__(self, what: str, cluster_id: str, timeout: float, every: float = 15.0, warn_at: float = 0.8,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.what, self.cluster_id, self.timeout, self.every, self.warn_at = what, cluster_id, timeout, every, warn_at
+        self.clock = clock
+        self.started = self.last = clock()
+        self.warned = False
+
+    def seen(self, state: str) -> None:
+        now = self.clock()
+        elapsed = now - self.started
+        if not self.warned and elapsed >= self.warn_at * self.timeout:
+            self.warned, self.last = True, now
+            log.warning("waiting for %s on %s: %s, %.0f s of %.0f s used", self.what, self.cluster_id, state,
+                        elapsed, self.timeout)
+        elif now - self.last >= self.every:
+            self.last = now
+            log.info("waiting for %s on %s: %s, %.0f s", self.what, self.cluster_id, state, elapsed)
 
 
 class FlinkControlPlane:
@@ -128,19 +159,15 @@ class FlinkControlPlane:
 
     def _observe_rest(self, cluster_id: str):
         with self.rest(cluster_id) as rest:
-            job = self._current_job(rest)
+            job = current_job(rest.jobs())
             if job is None:
                 return None, None
             return rest.job(job.job_id), rest.checkpoints(job.job_id)
 
-    @staticmethod
-    def _current_job(rest: FlinkRestClient) -> JobFacts | None:
-        """The application's job: an application cluster runs one; prefer a non-terminal one if several."""
-        jobs = rest.jobs()
-        if not jobs:
-            return None
-        live = [j for j in jobs if not j.terminal]
-        return max(live or jobs, key=lambda j: j.start_time or datetime.min.replace(tzinfo=UTC))
+    def current_job(self, cluster_id: str) -> JobFacts | None:
+        """The cluster's job (`core.lifecycle.current_job` over Flink's job list); FlinkRestError if unreachable."""
+        with self.rest(cluster_id) as rest:
+            return current_job(rest.jobs())
 
     def observe_many(self, cluster_ids: Iterable[str], parallelism: int = 16) -> dict[str, ClusterObservation]:
         """Observe concurrently. A cluster whose Kubernetes objects could not be read is left out of the
@@ -199,9 +226,10 @@ class FlinkControlPlane:
         return build_argv(job, self.cli.executable, release=release, savepoint=savepoint,
                           kubeconfig=self.kubeconfig_path, extra_conf=extra_conf)
 
-    def submit(self, job: JobSpec, release: str | None, *, savepoint: str | None = None,
-               cluster_id: str | None = None, parallelism: int | None = None,
-               extra_conf: Mapping[str, str] | None = None, timeout: float = 600) -> CliResult:
+    def prepare_submit(self, job: JobSpec, release: str | None, *, savepoint: str | None = None,
+                       cluster_id: str | None = None, parallelism: int | None = None,
+                       extra_conf: Mapping[str, str] | None = None) -> list[str]:
+        """The argv of one submission, with a result-store path of its own (see below)."""
         conf = dict(extra_conf or {})
         ha = job.high_availability
         if ha.enabled and ha.storage_dir and "job-result-store.storage-path" not in conf:
@@ -215,23 +243,42 @@ class FlinkControlPlane:
                 # old JobManager makes the new one shut down at once without running the job.
                 conf.setdefault("application-result-store.storage-path",
                                 f"{ha.storage_dir.rstrip('/')}/application-result-store/{submission}")
-        argv = self.submit_argv(job, release, savepoint=savepoint, cluster_id=cluster_id,
+        return self.submit_argv(job, release, savepoint=savepoint, cluster_id=cluster_id,
                                 parallelism=parallelism, extra_conf=conf)
+
+    def show_command(self, argv: list[str]) -> str:
+        """The command as the log shows it: masked, one option per line."""
+        return format_command([self.cli.masker.mask(a) for a in argv] if self.cli else argv)
+
+    def run_cli(self, argv: list[str], timeout: float = 600) -> CliResult:
+        if self.cli is None:
+            raise ControlPlaneError("no Flink CLI configured: set FLINK_HOME or pass flink_home")
         return self.cli.run(argv, timeout=timeout)
+
+    def submit(self, job: JobSpec, release: str | None, *, savepoint: str | None = None,
+               cluster_id: str | None = None, parallelism: int | None = None,
+               extra_conf: Mapping[str, str] | None = None, timeout: float = 600) -> CliResult:
+        """Run one submission now (no plan, no ledger): tests and the demo; DAGs go through `submit_job`."""
+        return self.run_cli(self.prepare_submit(job, release, savepoint=savepoint, cluster_id=cluster_id,
+                                                parallelism=parallelism, extra_conf=extra_conf), timeout)
 
     # -- waiting ---------------------------------------------------------------------------------------------
 
     def wait_job(self, cluster_id: str, accept: Callable[[JobFacts], bool], timeout: float, what: str,
                  poll: float = 1.0, fail_on_terminal: bool = True) -> JobFacts:
-        """Poll the cluster's job until `accept(job)`; a terminal job that is not accepted fails at once."""
+        """Poll the cluster's job until `accept(job)`; a terminal job that is not accepted fails at once.
+
+        Logs what it sees at most every 15 s ("JobManager not answering yet, 12 s"), a warning once 80 % of
+        the time is used: a JobManager that is still starting is expected, not a failure."""
         deadline = time.monotonic() + timeout
         last = "no job yet"
         gone_since: float | None = None
         gone_grace = 30.0  # a cluster just submitted may take a moment to show its Deployment
+        report = WaitReport(what, cluster_id, timeout)
         while True:
             try:
                 with self.rest(cluster_id) as rest:
-                    job = self._current_job(rest)
+                    job = current_job(rest.jobs())
                     if job is not None:
                         last = f"job {job.job_id} {job.state}"
                         if accept(job):
@@ -244,7 +291,8 @@ class FlinkControlPlane:
                 raise ControlPlaneError(f"cannot read the job of cluster {cluster_id} while waiting for {what}: "
                                         f"{_short(exc, 800)}") from None
             except (FlinkRestError, KubeError) as exc:
-                last = f"REST not reachable ({_short(exc)})"
+                last = "JobManager not answering yet"
+                log.debug("REST of %s not answering: %s", cluster_id, _short(exc))
                 if not self.kube.cluster_exists(cluster_id):
                     gone_since = gone_since or time.monotonic()
                     if time.monotonic() - gone_since > gone_grace:
@@ -255,6 +303,7 @@ class FlinkControlPlane:
             if time.monotonic() > deadline:
                 raise WaitTimeout(f"timed out after {timeout:.0f}s waiting for {what} on cluster {cluster_id}: "
                                   f"last seen {last}")
+            report.seen(last)
             time.sleep(poll)
 
     def wait_running(self, cluster_id: str, timeout: float = 300) -> JobFacts:
@@ -272,32 +321,26 @@ class FlinkControlPlane:
                     if cp.latest_completed_id is not None and cp.latest_completed_id > (after_id or 0):
                         return cp.latest_completed_id
             except (FlinkRestError, KubeError) as exc:
-                log.info("checkpoints of %s not readable yet: %s", cluster_id, _short(exc))
+                log.debug("checkpoints of %s not readable yet: %s", cluster_id, _short(exc))
             if time.monotonic() > deadline:
                 raise WaitTimeout(f"no completed checkpoint after {after_id} within {timeout:.0f}s on {cluster_id}")
             time.sleep(poll)
 
-    def check_job(self, cluster_id: str, want: str) -> dict:
-        """One poll of a wait: observe, then the shared pure decision (`core.job_wait.decide`). Plain dict out."""
-        from flink_k8s.core.job_wait import Outcome, Want, decide
-
+    def check_job(self, cluster_id: str, want: Want | str) -> JobCheck:
+        """One poll of a wait: observe, then the shared pure decision (`core.lifecycle.check_job`)."""
         present = self.kube.cluster_exists(cluster_id)
         job, cause, rest_error, refused = None, None, None, None
         if present:
             try:
                 with self.rest(cluster_id) as rest:
-                    job = self._current_job(rest)
+                    job = current_job(rest.jobs())
                     if job is not None and job.state == "FAILED":
                         cause = _root_cause(rest, job)
             except RestRefused as exc:
                 refused = _short(exc, 800)  # the API server's reason (who may not do what) must survive
             except (FlinkRestError, KubeError) as exc:
                 rest_error = _short(exc)
-        decision = decide(Want(want), job.state if job else None, present, rest_error, refused)
-        return {"outcome": str(decision.outcome), "message": decision.message, "cluster_id": cluster_id,
-                "job_id": job.job_id if job else None, "state": job.state if job else None,
-                "start_time": job.start_time.isoformat() if job and job.start_time else None,
-                "root_cause": cause, "done": decision.outcome is not Outcome.WAIT}
+        return check_job(cluster_id, Want(want), job, present, rest_error, refused, cause)
 
     # -- cluster lifecycle -------------------------------------------------------------------------------------
 
@@ -318,96 +361,117 @@ class FlinkControlPlane:
             self.kube.wait_jobmanager_stopped(cluster_id, timeout)
         self.kube.delete_deployment(cluster_id)
 
-    # -- redeploy execution ------------------------------------------------------------------------------------
+    # -- lifecycle actions: decided in core/, carried out by flink_k8s.executor ----------------------------------
 
-    def execute_plan(self, plan: RedeployPlan, job: JobSpec, release: str, store: ProgressStore,
-                     parallelism: int | None = None, timeout: float = 600,
-                     on_step: Callable[[Step, str], None] = lambda step, msg: None) -> dict:
-        """Run each step in order, recording progress after every step that changes the world.
+    @property
+    def ledger_store(self) -> LedgerStore:
+        from flink_k8s.ledger_store import LedgerStore
 
-        Idempotent per step: a re-run re-observes and re-plans, and the planner skips what is done.
-        Returns a summary dict (savepoint used, job id, first checkpoint).
+        return LedgerStore(self.kube, self.clock)
+
+    def ledger(self, cluster_id: str) -> JobLedger:
+        """The job's ledger (progress, savepoint and release history, the run holding it), read once."""
+        return self.ledger_store.load(cluster_id)
+
+    def submit_job(self, job: JobSpec, release: str | None, *, cluster_id: str, parallelism: int | None = None,
+                   extra_conf: Mapping[str, str] | None = None, timeout: float = 600,
+                   logger: logging.Logger = log) -> ActionResult:
+        """Submit, or re-attach to this run's batch cluster; refused (`Refused`) for a streaming job that runs."""
+        from flink_k8s import executor
+        from flink_k8s.core.lifecycle import plan_submit
+
+        plan = plan_submit(cluster_id, job.kind, self.kube.cluster_exists(cluster_id), self.namespace)
+        return executor.execute(executor.Run(self, plan, job, release, parallelism, dict(extra_conf or {}), timeout,
+                                             logger=logger), _log_steps(logger))
+
+    def clean_up(self, cluster_id: str, timeout: float = 120, logger: logging.Logger = log) -> ActionResult:
+        """Delete a (batch) cluster: JobManager first, Deployment, wait until gone, HA ConfigMaps."""
+        from flink_k8s import executor
+        from flink_k8s.core.lifecycle import plan_cleanup
+
+        return executor.execute(executor.Run(self, plan_cleanup(cluster_id), timeout=timeout, logger=logger),
+                                _log_steps(logger))
+
+    def stop_job(self, job: JobSpec, run_id: str, *, savepoint_dir: str | None = None, drain: bool = False,
+                 timeout: float = 600, logger: logging.Logger = log) -> ActionResult:
+        """Stop the RUNNING job with a savepoint, recorded in the job's ledger like a redeploy's (the next
+        redeploy restores it; retention counts it). `Refused` when no job runs; `JobHeld` during another action."""
+        from flink_k8s import executor
+        from flink_k8s.core.lifecycle import plan_stop
+
+        cluster_id = job.cluster_id or job.name
+        session = self.ledger_store.begin(cluster_id, run_id, Action.STOP, _hold_for(timeout))
+        try:
+            plan = plan_stop(cluster_id, self.current_job(cluster_id), session.ledger.progress, savepoint_dir,
+                             drain, default_dir=job.savepoint_dir)
+        except BaseException:
+            session.end()
+            raise
+        return executor.execute(executor.Run(self, plan, job, timeout=timeout, session=session, logger=logger),
+                                _log_steps(logger))
+
+    def cancel_job(self, job: JobSpec, *, allow_state_loss: bool = False, logger: logging.Logger = log
+                   ) -> ActionResult:
+        """Cancel without a savepoint (`Refused` for a streaming job unless `allow_state_loss`)."""
+        from flink_k8s import executor
+        from flink_k8s.core.lifecycle import plan_cancel
+
+        cluster_id = job.cluster_id or job.name
+        plan = plan_cancel(cluster_id, job.kind, allow_state_loss, self.current_job(cluster_id), job.name)
+        return executor.execute(executor.Run(self, plan, job, logger=logger), _log_steps(logger))
+
+    def plan_redeploy(self, request: RedeployRequest, ledger: JobLedger | None = None) -> RedeployPlan:
+        """Observe once, read the ledger once (unless given), plan (pure). Nothing changes."""
+        from flink_k8s.core.redeploy import plan_redeploy
+
+        progress = (ledger or self.ledger(request.cluster_id)).progress
+        return plan_redeploy(self.observe(request.cluster_id), request, progress)
+
+    def redeploy(self, job: JobSpec, request: RedeployRequest, run_id: str, *, parallelism: int | None = None,
+                 timeout: float = 600, logger: logging.Logger = log,
+                 show_plan: Callable[[RedeployPlan], None] = lambda plan: None) -> ActionResult:
+        """Hold the job (`JobHeld` names the run holding it), plan from one observation and the ledger read,
+        execute; each step records into the ledger before it changes the world, so a re-run resumes."""
+        from flink_k8s import executor
+        from flink_k8s.core.lifecycle import plan_of_redeploy
+
+        session = self.ledger_store.begin(request.cluster_id, run_id, Action.REDEPLOY, _hold_for(timeout))
+        try:
+            plan = self.plan_redeploy(request, session.ledger)
+            show_plan(plan)
+        except BaseException:
+            session.end()
+            raise
+        return executor.execute(executor.Run(self, plan_of_redeploy(plan), job, request.release, parallelism,
+                                             timeout=timeout, session=session, logger=logger), _log_steps(logger))
+
+    def ha_latest_checkpoint(self, cluster_id: str) -> int | None:
+        return obs_parse.parse_ha_config_maps(cluster_id, self.kube.configmaps(cluster_id)).latest_checkpoint_id
+
+    def has_savepoint_dir(self, rest: FlinkRestClient) -> bool:
+        """Whether the running cluster has a default savepoint directory (the one its catalogue entry rendered).
+
+        Preferred over sending a directory: the cluster's own config is what the job was deployed with.
         """
-        cluster_id = plan.cluster_id
-        progress = store.load(cluster_id)
-        summary: dict = {"cluster_id": cluster_id, "mode": str(plan.effective_mode), "restore": str(plan.restore)}
-        restored_checkpoint: int | None = None
-        for step in plan.steps:
-            on_step(step, "start")
-            if step.kind in (StepKind.STOP_WITH_SAVEPOINT, StepKind.AWAIT_SAVEPOINT):
-                trigger = step.trigger_id or progress.savepoint_trigger_id or uuid.uuid4().hex
-                if step.kind is StepKind.STOP_WITH_SAVEPOINT and step.trigger_id is None:
-                    progress = replace(progress, savepoint_trigger_id=trigger, savepoint_path=None)
-                    store.save(cluster_id, progress)  # recorded BEFORE triggering: a crash can poll it later
-                    with self.rest(cluster_id) as rest:
-                        target = None if _has_savepoint_dir(rest) else step.savepoint_dir
-                        rest.trigger_stop_with_savepoint(step.job_id, target, trigger_id=trigger)
-                with self.rest(cluster_id) as rest:
-                    path = rest.wait_for_savepoint(step.job_id, trigger, timeout)
-                progress = replace(progress, savepoint_path=path)
-                store.save(cluster_id, progress)
-                store.remember_savepoint(cluster_id, path, self.clock())  # history sees it before retention runs
-                summary["savepoint"] = path
-            elif step.kind is StepKind.DELETE_DEPLOYMENT:
-                self.shut_down(cluster_id, timeout)
-            elif step.kind is StepKind.WAIT_CLUSTER_GONE:
-                self.kube.wait_gone(cluster_id, timeout)
-            elif step.kind is StepKind.DELETE_HA_CONFIGMAPS:
-                summary["ha_configmaps_deleted"] = self.kube.delete_ha_configmaps(cluster_id)
-            elif step.kind is StepKind.STRIP_JOB_GRAPH:
-                summary["job_graph_keys_removed"] = self.kube.strip_job_graph(cluster_id)
-                self._check_checkpoint_still_there(cluster_id, step, plan)
-            elif step.kind is StepKind.SUBMIT:
-                self._check_checkpoint_still_there(cluster_id, step, plan)
-                savepoint = step.savepoint_path or (progress.savepoint_path if step.restore in
-                                                    (Restore.SAVEPOINT, Restore.CHECKPOINT_PATH) else None)
-                if step.restore is Restore.SAVEPOINT and not savepoint:
-                    raise ControlPlaneError(f"plan restores a savepoint but none was recorded for {cluster_id}")
-                progress = replace(progress, submit_started=True, submitted_restore=step.restore)
-                store.save(cluster_id, progress)
-                result = self.submit(job, release, savepoint=savepoint, parallelism=parallelism, timeout=timeout)
-                summary["restored_from"] = savepoint
-                summary["submit_seconds"] = round(result.duration_s, 3)
-                restored_checkpoint = step.min_checkpoint_id
-            elif step.kind is StepKind.WAIT_RUNNING:
-                summary["job_id"] = self.wait_running(cluster_id, timeout).job_id
-            elif step.kind is StepKind.WAIT_FIRST_CHECKPOINT:
-                summary["first_checkpoint"] = self.wait_first_checkpoint(cluster_id, restored_checkpoint, timeout)
-            elif step.kind is StepKind.DISPOSE_OLD_SAVEPOINTS:
-                if progress.savepoint_path:  # resumed runs: the savepoint restored from counts as the newest
-                    store.remember_savepoint(cluster_id, progress.savepoint_path, self.clock())
-                summary["disposed_savepoints"] = self.dispose_old_savepoints(cluster_id, job, step.keep, store)
-            on_step(step, "done")
-        if progress.savepoint_path:
-            store.remember_savepoint(cluster_id, progress.savepoint_path, self.clock())
-        store.clear(cluster_id)
-        return summary
+        try:
+            entries = rest.request("GET", "/jobmanager/config") or []
+        except FlinkRestError:
+            return False
+        return any(e.get("key") in SAVEPOINT_DIR_KEYS and e.get("value") for e in entries)
 
-    def _check_checkpoint_still_there(self, cluster_id: str, step: Step, plan: RedeployPlan) -> None:
-        if step.min_checkpoint_id is None:
-            return
-        ha = obs_parse.parse_ha_config_maps(cluster_id, self.kube.configmaps(cluster_id))
-        if ha.latest_checkpoint_id is None or ha.latest_checkpoint_id < step.min_checkpoint_id:
-            raise ControlPlaneError(f"HA checkpoint {step.min_checkpoint_id} of {cluster_id} is no longer in the HA "
-                                    f"ConfigMaps (found {ha.latest_checkpoint_id}); refusing to submit without state")
 
-    def dispose_old_savepoints(self, cluster_id: str, job: JobSpec, keep: int | None, store: ProgressStore) -> list[str]:
-        """Keep the newest `keep` savepoints this project recorded for the job; dispose the rest through Flink."""
-        from flink_k8s.core.retention import Savepoint, select_for_disposal
+def _hold_for(timeout: float) -> timedelta:
+    """How long a hold outlives its last write: the longest step (timeout) plus a margin."""
+    return timedelta(seconds=max(timeout, 60) * 2)
 
-        history = [Savepoint(job=job.name, path=p, created_at=t) for p, t in store.savepoints(cluster_id)]
-        doomed = select_for_disposal(history, keep or job.savepoints_to_keep)
-        disposed = []
-        with self.rest(cluster_id) as rest:
-            for sp in doomed:
-                try:
-                    rest.dispose_savepoint(sp.path)
-                except FlinkRestError as exc:
-                    log.warning("could not dispose savepoint %s: %s", sp.path, _short(exc))
-                    continue
-                disposed.append(sp.path)
-        store.forget_savepoints(cluster_id, disposed)
-        return disposed
+
+def _log_steps(logger: logging.Logger) -> Callable[[Step, StepResult | None], None]:
+    def on_step(step: Step, result: StepResult | None) -> None:
+        if result is None:
+            logger.info("start %s: %s", step.kind.value, step.detail)
+        else:
+            logger.info("%s", result.line())
+    return on_step
 
 
 def thresholds_for(job: JobSpec) -> HealthThresholds:
@@ -424,83 +488,7 @@ def thresholds_for(job: JobSpec) -> HealthThresholds:
     )
 
 
-class ProgressStore:
-    """Redeploy progress and savepoint history, kept in a ConfigMap beside the cluster.
-
-    Why a ConfigMap: it lives with the cluster (not with one Airflow run), so re-running the DAG — or a
-    person with kubectl — sees which savepoint a half-finished redeploy took. It carries no Flink labels,
-    so neither Flink nor the HA clean-ups touch it.
-    """
-
-    PREFIX = "flink-k8s-airflow-"
-
-    def __init__(self, kube: KubeView) -> None:
-        self.kube = kube
-
-    def _name(self, cluster_id: str) -> str:
-        return f"{self.PREFIX}{cluster_id}"
-
-    def _read(self, cluster_id: str) -> dict:
-        cm = self.kube.configmap(self._name(cluster_id))
-        return dict((cm or {}).get("data") or {})
-
-    def _update(self, cluster_id: str, change: Callable[[dict], dict | None]) -> None:
-        """One read-modify-write with the ConfigMap's resourceVersion: concurrent writers never lose an update."""
-        self.kube.update_configmap(self._name(cluster_id), change,
-                                   labels={"app.kubernetes.io/managed-by": "flink-k8s-airflow"})
-
-    def load(self, cluster_id: str) -> RedeployProgress:
-        raw = json.loads(self._read(cluster_id).get("progress", "{}"))
-        values = {k: raw[k] for k in ("savepoint_trigger_id", "savepoint_path", "submit_started") if k in raw}
-        if raw.get("submitted_restore"):  # the planner resumes the waits with the restore that was submitted
-            values["submitted_restore"] = Restore(raw["submitted_restore"])
-        return RedeployProgress(**values)
-
-    def save(self, cluster_id: str, progress: RedeployProgress) -> None:
-        self._update(cluster_id, lambda data: {**data, "progress": json.dumps(progress.__dict__)})
-
-    def clear(self, cluster_id: str) -> None:
-        def drop(data: dict) -> dict | None:
-            return None if data.pop("progress", None) is None else data
-        self._update(cluster_id, drop)
-
-    def savepoints(self, cluster_id: str) -> list[tuple[str, datetime]]:
-        raw = json.loads(self._read(cluster_id).get("savepoints", "[]"))
-        return [(p, datetime.fromisoformat(t)) for p, t in raw]
-
-    def remember_savepoint(self, cluster_id: str, path: str, when: datetime) -> None:
-        def add(data: dict) -> dict | None:
-            items = json.loads(data.get("savepoints", "[]"))
-            if path in [p for p, _ in items]:
-                return None
-            items.append([path, when.isoformat()])
-            return {**data, "savepoints": json.dumps(items)}
-        self._update(cluster_id, add)
-
-    def forget_savepoints(self, cluster_id: str, paths: Iterable[str]) -> None:
-        gone = set(paths)
-        if not gone:
-            return
-        def drop(data: dict) -> dict | None:
-            items = json.loads(data.get("savepoints", "[]"))
-            kept = [i for i in items if i[0] not in gone]
-            return None if len(kept) == len(items) else {**data, "savepoints": json.dumps(kept)}
-        self._update(cluster_id, drop)
-
-
 SAVEPOINT_DIR_KEYS = ("execution.checkpointing.savepoint-dir", "state.savepoints.dir")
-
-
-def _has_savepoint_dir(rest: FlinkRestClient) -> bool:
-    """Whether the running cluster has a default savepoint directory (the one its catalogue entry rendered).
-
-    Preferred over sending a directory: the cluster's own config is what the job was deployed with.
-    """
-    try:
-        entries = rest.request("GET", "/jobmanager/config") or []
-    except FlinkRestError:
-        return False
-    return any(e.get("key") in SAVEPOINT_DIR_KEYS and e.get("value") for e in entries)
 
 
 def _root_cause(rest: FlinkRestClient, job: JobFacts) -> str | None:

@@ -28,10 +28,11 @@ from flink_k8s.control_plane import FlinkControlPlane, RestAccess
 from flink_k8s.core import observations as parse
 from flink_k8s.core.catalogue import JobSpec
 from flink_k8s.core.jobs_view import Observed, flink_ui_url, parse_savepoint_history
+from flink_k8s.core.ledger import CONFIGMAP_PREFIX
+from flink_k8s.core.lifecycle import current_job
 from flink_k8s.core.observations import ClusterObservation
 
 MANAGED_LABEL = "app.kubernetes.io/managed-by=flink-k8s-airflow"
-PROGRESS_PREFIX = "flink-k8s-airflow-"  # ProgressStore.PREFIX
 NO_RETRY = RetryPolicy(attempts=1)
 CONNECT_TIMEOUT = 30.0  # building a Kubernetes client for a connection (not the cluster's answer time)
 
@@ -92,8 +93,8 @@ def snapshot(kube: KubeView, pool_size: int = 32, access: RestAccess | None = No
         pods=_by_app(kube.list_namespace("pod")),
         configmaps=_by_app(kube.list_namespace("configmap")),
         services={_name(s): s for s in kube.list_namespace("service")},
-        progress={_name(c)[len(PROGRESS_PREFIX):]: (c.get("data") or {}) for c in ours
-                  if _name(c).startswith(PROGRESS_PREFIX)},
+        progress={_name(c)[len(CONFIGMAP_PREFIX):]: (c.get("data") or {}) for c in ours
+                  if _name(c).startswith(CONFIGMAP_PREFIX)},
     )
 
 
@@ -104,11 +105,9 @@ def _rest_client(kube: KubeView, cluster_id: str, snap: NamespaceSnapshot, acces
         if svc is None:
             raise KubeError(f"service {cluster_id}-rest not found in namespace {kube.namespace!r}")
         target = kube.rest_proxy_target(cluster_id, port=rest_port(svc))
-        client = FlinkRestClient(target.base_url, headers=target.headers, verify=target.verify, cert=target.cert,
-                                 timeout=timeout, retry=NO_RETRY)
-        if snap.http is not None:
-            client._session = snap.http  # the namespace's shared session (see proxy_session); never closed here
-        return client
+        # the namespace's shared session (see proxy_session), never closed by the client
+        return FlinkRestClient(target.base_url, headers=target.headers, verify=target.verify, cert=target.cert,
+                               timeout=timeout, retry=NO_RETRY, session=snap.http)
     client = FlinkControlPlane(kube, rest_access=access, rest_timeout=timeout).rest(cluster_id)
     client.retry = NO_RETRY
     return client
@@ -125,11 +124,10 @@ def observe_cluster(kube: KubeView, snap: NamespaceSnapshot, job: JobSpec, acces
     if deployment is not None or pods:
         try:
             rest = _rest_client(kube, cluster_id, snap, access, timeout)
-            flink_job = FlinkControlPlane._current_job(rest)
+            flink_job = current_job(rest.jobs())
             if flink_job is not None:
                 flink_job, checkpoints = rest.job(flink_job.job_id), rest.checkpoints(flink_job.job_id)
-            if snap.http is None:
-                rest.close()
+            rest.close()  # a shared session stays open
         except (FlinkRestError, KubeError) as exc:
             rest_error = _short(exc)
     obs = ClusterObservation(cluster_id=cluster_id, observed_at=clock(), deployment=deployment, pods=pods, ha=ha,

@@ -202,43 +202,41 @@ def run_list(args: argparse.Namespace) -> int:
 
 def run_savepoints(args: argparse.Namespace) -> int:
     def body(cp, job) -> int:
-        from flink_k8s.clients.flink_rest import FlinkRestError
-        from flink_k8s.clients.kube import KubeError
-        from flink_k8s.control_plane import ProgressStore
-
         cluster_id = _cluster_id(job)
-        store = ProgressStore(cp.kube)
-        history = sorted(store.savepoints(cluster_id), key=lambda item: item[1])
-        progress = store.load(cluster_id)
+        ledger = cp.ledger(cluster_id)
+        history = [(r.path, r.created_at, r.source.value) for r in reversed(ledger.newest_first())]
+        progress = ledger.progress
         flink: dict[str, Any] = {}
         if cp.kube.cluster_exists(cluster_id):
-            try:
-                with cp.rest(cluster_id) as rest:
-                    current = cp._current_job(rest)
-                    if current is not None:
-                        cps = rest.checkpoints(current.job_id)
-                        flink = {"job_id": current.job_id, "state": current.state,
-                                 "latest_savepoint": cps.latest_savepoint_path,
-                                 "latest_checkpoint": cps.latest_completed_path,
-                                 "latest_checkpoint_id": cps.latest_completed_id,
-                                 "latest_checkpoint_time": cps.latest_completed_time}
-            except (FlinkRestError, KubeError) as exc:
-                flink = {"rest_error": str(exc).splitlines()[0][:300]}
+            obs = cp.observe(cluster_id)
+            if obs.rest_error:
+                flink = {"rest_error": obs.rest_error}
+            elif obs.job is not None:
+                cps = obs.checkpoints
+                flink = {"job_id": obs.job.job_id, "state": obs.job.state,
+                         "latest_savepoint": cps.latest_savepoint_path if cps else None,
+                         "latest_checkpoint": cps.latest_completed_path if cps else None,
+                         "latest_checkpoint_id": cps.latest_completed_id if cps else None,
+                         "latest_checkpoint_time": cps.latest_completed_time if cps else None}
         else:
             flink = {"rest_error": f"cluster {cluster_id} does not exist"}
         in_flight = progress if any(dataclasses.astuple(progress)) else None
         if args.json:
             _print_json({"job": job.name, "cluster_id": cluster_id, "keep": job.savepoints_to_keep,
-                         "history": [{"path": p, "recorded_at": t} for p, t in history],
+                         "history": [{"path": p, "recorded_at": t, "source": src} for p, t, src in history],
+                         "held_by": to_plain(ledger.holder) if ledger.holder else None,
                          "redeploy_in_progress": to_plain(in_flight) if in_flight else None, "flink": flink})
             return EXIT_OK
         print(f"savepoints of {job.name} (cluster {cluster_id}; keep {job.savepoints_to_keep}):")
-        for path, when in history or []:
-            print(f"  {_when(when):<25} {path}")
+        for path, when, source in history or []:
+            print(f"  {_when(when):<25} {path}  ({source})")
         if not history:
             print("  (none recorded by redeploys)")
+        if ledger.holder:
+            print(f"held by run {ledger.holder.run_id} ({ledger.holder.action}) until "
+                  f"{_when(ledger.holder.expires_at)}")
         if in_flight:
-            print(f"redeploy in progress: trigger {progress.savepoint_trigger_id}, savepoint "
+            print(f"not yet restored (a redeploy in progress, or a stop): trigger {progress.savepoint_trigger_id}, savepoint "
                   f"{progress.savepoint_path or '-'}, submit started {progress.submit_started}")
         if "rest_error" in flink:
             print(f"Flink: not readable ({flink['rest_error']})")

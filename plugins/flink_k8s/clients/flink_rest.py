@@ -194,7 +194,10 @@ class FlinkRestClient:
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        session: Any = None,
     ) -> None:
+        """`session`: a shared requests.Session (e.g. one keep-alive session per API server for many proxied
+        clusters); used as it is and never closed by this client."""
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(f"base_url={_redact_url(base_url)!r}: expected http(s)://host[:port][/prefix]")
@@ -204,7 +207,8 @@ class FlinkRestClient:
         self._verify, self._cert, self.timeout = verify, cert, timeout
         self.retry, self.poll_interval = retry, poll_interval
         self._sleep, self._monotonic, self._now = sleep, monotonic, now
-        self._session: Any = None
+        self._session: Any = session
+        self._shared_session = session is not None
 
     def __repr__(self) -> str:  # never shows headers or credentials
         return f"FlinkRestClient({self.display_url!r})"
@@ -223,9 +227,9 @@ class FlinkRestClient:
         return self._session
 
     def close(self) -> None:
-        if self._session is not None:
+        if self._session is not None and not self._shared_session:
             self._session.close()
-            self._session = None
+        self._session = None if not self._shared_session else self._session
 
     def __enter__(self) -> FlinkRestClient:
         return self
@@ -255,7 +259,9 @@ class FlinkRestClient:
                 and not _certificate_refused(exc)
 
         def on_retry(attempt: int, exc: BaseException, delay: float) -> None:
-            log.info("Flink REST %s %s failed (try %d: %s); retrying in %.2fs", method, shown, attempt,
+            # DEBUG: a JobManager that is still starting answers 500/503 for a while (an expected state the
+            # waits report at a bounded rate); the error after the last try carries the status.
+            log.debug("Flink REST %s %s failed (try %d: %s); retrying in %.2fs", method, shown, attempt,
                      type(exc).__name__ if not isinstance(exc, _Transient5xx) else exc, delay)
 
         try:

@@ -349,6 +349,21 @@ class KubeView:
         raise KubeError(f"configmap {name} in namespace {self.namespace} kept changing under {attempts} "
                         "concurrent updates; retry the task")
 
+    def write_configmap(self, name: str, data: dict[str, str], labels: dict[str, str],
+                        resource_version: str | None) -> str:
+        """Create (`resource_version` None) or replace a ConfigMap of our own at exactly that resourceVersion;
+        returns the new resourceVersion. A concurrent writer makes this raise KubeApiError with status 409."""
+        metadata: dict[str, Any] = {"name": name, "namespace": self.namespace, "labels": labels}
+        body = {"apiVersion": "v1", "kind": "ConfigMap", "data": data, "metadata": metadata}
+        if resource_version is None:
+            written = self._call(f"create configmap {name}", self.core.create_namespaced_config_map,
+                                 self.namespace, body)
+        else:
+            metadata["resourceVersion"] = resource_version
+            written = self._call(f"update configmap {name}", self.core.replace_namespaced_config_map, name,
+                                 self.namespace, body)
+        return str(written.metadata.resource_version)
+
     def strip_job_graph(self, cluster_id: str) -> list[str]:
         """Remove only the job-graph keys, keep checkpoint pointers (last-state upgrade, as the Flink operator does).
 

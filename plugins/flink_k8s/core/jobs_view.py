@@ -11,11 +11,11 @@ kubeconfig contents or environment values, only names, states, images and storag
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from flink_k8s.core.catalogue import JobSpec
 from flink_k8s.core.health import HealthReport, HealthThresholds, Verdict, evaluate
@@ -124,27 +124,14 @@ def image_matches(template: str | None, image: str | None) -> bool | None:
 
 
 def parse_savepoint_history(data: Mapping[str, str] | None) -> tuple[tuple[str, datetime | None], ...]:
-    """The `savepoints` entry of the redeploy ConfigMap (`flink-k8s-airflow-<cluster id>`), newest first.
+    """The savepoint history of a job's ledger ConfigMap (`flink-k8s-airflow-<cluster id>`), newest first.
 
-    Written by `ProgressStore.remember_savepoint` as a JSON list of `[path, ISO time]`; anything unreadable is
-    skipped (the page shows what it can, never fails on a hand-edited ConfigMap).
+    The ledger owns the format (`core.ledger.parse_ledger`, schema 1 and 2); anything unreadable is skipped
+    (the page shows what it can, never fails on a hand-edited ConfigMap).
     """
-    try:
-        items = json.loads((data or {}).get("savepoints") or "[]")
-    except ValueError:
-        return ()
-    out: list[tuple[str, datetime | None]] = []
-    for item in items if isinstance(items, list) else ():
-        if not isinstance(item, list | tuple) or not item or not isinstance(item[0], str):
-            continue
-        when = None
-        if len(item) > 1 and isinstance(item[1], str):
-            try:
-                when = datetime.fromisoformat(item[1])
-            except ValueError:
-                when = None
-        out.append((item[0], when))
-    return tuple(sorted(out, key=lambda p: (p[1] is not None, p[1] or datetime.min), reverse=True))
+    from flink_k8s.core.ledger import parse_ledger
+
+    return tuple((r.path, r.created_at) for r in parse_ledger(data).newest_first())
 
 
 def flink_ui_url(api_server: str | None, namespace: str, cluster_id: str, port: str | int = "rest") -> str | None:
@@ -201,7 +188,7 @@ def _reasons(report: HealthReport) -> tuple[ReasonRow, ...]:
 
 # -- rows ------------------------------------------------------------------------------------------------------
 
-def _base(job: JobSpec) -> dict:
+def _base(job: JobSpec) -> dict[str, Any]:
     return {"name": job.name, "kind": job.kind or "", "description": job.description,
             "cluster_id": job.cluster_id or job.name, "namespace": job.namespace, "flink_version": job.flink_version,
             "kubernetes_conn_id": job.kubernetes_conn_id, "image_catalogue": job.image,
@@ -248,7 +235,7 @@ def streaming_row(job: JobSpec, observed: Observed, thresholds: HealthThresholds
 
 
 def build_rows(jobs: Iterable[JobSpec], observed: Mapping[str, Observed],
-               thresholds_for, now: datetime) -> list[JobRow]:
+               thresholds_for: Callable[[JobSpec], HealthThresholds], now: datetime) -> list[JobRow]:
     """Rows for every job: streaming jobs first, then batch, each by name. `thresholds_for(job)` gives the
     monitor's thresholds; a streaming job missing from `observed` is reported as not observed."""
     rows = []
@@ -276,14 +263,14 @@ def _iso(at: datetime | None) -> str | None:
     return at.isoformat() if at else None
 
 
-def run_to_json(run: RunInfo | None) -> dict | None:
+def run_to_json(run: RunInfo | None) -> dict[str, Any] | None:
     if run is None:
         return None
     return {"run_id": run.run_id, "state": run.state, "release": run.release, "started_at": _iso(run.started_at),
             "ended_at": _iso(run.ended_at), "url": run.url}
 
 
-def row_to_json(row: JobRow) -> dict:
+def row_to_json(row: JobRow) -> dict[str, Any]:
     """The `/flink/api/jobs` shape of one row (stable keys; times ISO 8601, ages in seconds)."""
     return {
         "name": row.name, "kind": row.kind, "description": row.description, "cluster_id": row.cluster_id,

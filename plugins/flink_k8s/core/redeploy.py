@@ -40,6 +40,7 @@ class StepKind(StrEnum):
     WAIT_RUNNING = "WAIT_RUNNING"
     WAIT_FIRST_CHECKPOINT = "WAIT_FIRST_CHECKPOINT"
     DISPOSE_OLD_SAVEPOINTS = "DISPOSE_OLD_SAVEPOINTS"
+    CANCEL_JOB = "CANCEL_JOB"  # cancel without a savepoint (core.lifecycle.plan_cancel only)
 
 
 class Restore(StrEnum):
@@ -108,6 +109,8 @@ class Step:
     savepoint_path: str | None = None
     min_checkpoint_id: int | None = None  # HA restore: verify this checkpoint is still there right before SUBMIT
     keep: int | None = None
+    savepoint_dir_explicit: bool = False  # STOP_WITH_SAVEPOINT: use savepoint_dir even if the cluster has one
+    drain: bool = False  # STOP_WITH_SAVEPOINT: --drain (emit MAX_WATERMARK; for a final stop, not a redeploy)
 
 
 @dataclass(frozen=True)

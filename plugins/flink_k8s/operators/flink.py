@@ -76,6 +76,13 @@ class _FlinkJobOperator(BaseOperator):
                 "rest_access": self.hook.rest_access, "check": check}
 
 
+def _run_id(context) -> str:
+    """Who holds the job in its ledger: the DAG run and task (a person reading a refusal finds it in the UI)."""
+    ti = context.get("ti") if context else None
+    run_id = context.get("run_id") if context else None
+    return f"{getattr(ti, 'dag_id', None) or 'manual'}/{run_id or 'no-run'}/{getattr(ti, 'task_id', None) or '-'}"
+
+
 class FlinkSubmitOperator(ResumableJobMixin, _FlinkJobOperator):
     """Submit a catalogue job with the real `flink` CLI and wait for it (batch: the end; streaming: RUNNING).
 
@@ -143,10 +150,8 @@ class FlinkSubmitOperator(ResumableJobMixin, _FlinkJobOperator):
         spec, release, parallelism = self._checked()  # bad input: fail before any side effect
         self._inputs = (spec, release, parallelism)
         cluster_id = self._last_cluster_id = self._cluster_id(context)
-        argv = self.control_plane.submit_argv(spec, release, cluster_id=cluster_id, parallelism=parallelism,
-                                              extra_conf=self._extra_conf(spec))
-        self.log.info("Plan for %s (cluster %s):\n  %s", spec.name, cluster_id,
-                      " \\\n    ".join(self.control_plane.cli.masker.mask(a) for a in argv))
+        self.control_plane.submit_argv(spec, release, cluster_id=cluster_id, parallelism=parallelism,
+                                       extra_conf=self._extra_conf(spec))  # validates the command, runs nothing
         context["ti"].xcom_push(key="cluster_id", value=cluster_id)
         return self.execute_resumable(context)
 
@@ -160,25 +165,18 @@ class FlinkSubmitOperator(ResumableJobMixin, _FlinkJobOperator):
     def submit_job(self, context) -> str:
         spec, release, parallelism = self._inputs
         cluster_id = self._cluster_id(context)
-        cp = self.control_plane
-        if cp.kube.cluster_exists(cluster_id):
-            if spec.kind == "batch":
-                self.log.info("Cluster %s of this run exists already: attaching, not submitting again", cluster_id)
-                return cluster_id
-            raise RuntimeError(f"cluster {cluster_id!r} already runs in namespace {spec.namespace!r}: use the "
-                               f"flink_streaming_redeploy DAG (FlinkRedeployOperator) to replace a streaming job")
-        if spec.kind == "batch":
-            cp.kube.delete_ha_configmaps(cluster_id)  # leftovers of an earlier try would resurrect its job graph
-        self._submitted_at = time.time()
-        result = cp.submit(spec, release, cluster_id=cluster_id, parallelism=parallelism,
-                           extra_conf=self._extra_conf(spec), timeout=self.submit_timeout)
-        self.log.info("Submitted %s in %.1fs: %s", cluster_id, result.duration_s,
-                      result.web_interface_url or "(no web interface reported)")
+        self.control_plane.submit_job(spec, release, cluster_id=cluster_id, parallelism=parallelism,
+                                      extra_conf=self._extra_conf(spec), timeout=self.submit_timeout,
+                                      logger=self.log)
         return cluster_id
 
+    def _want(self):
+        from flink_k8s.core.lifecycle import want_of
+
+        return want_of(self.job_spec.kind)
+
     def get_job_status(self, external_id, context) -> str:
-        check = self.control_plane.check_job(external_id, self._want())
-        return check["state"] or ("STARTING" if check["outcome"] == "wait" else "MISSING")
+        return self.control_plane.check_job(external_id, self._want()).status
 
     def is_job_active(self, status: str) -> bool:
         return status not in ("FINISHED", "FAILED", "CANCELED", "MISSING")
@@ -186,73 +184,60 @@ class FlinkSubmitOperator(ResumableJobMixin, _FlinkJobOperator):
     def is_job_succeeded(self, status: str) -> bool:
         return status == "FINISHED" if self.job_spec.kind == "batch" else status == "RUNNING"
 
-    def _want(self) -> str:
-        return "finished" if self.job_spec.kind == "batch" else "running"
-
     def poll_until_complete(self, external_id, context):
+        check = self.control_plane.check_job(external_id, self._want())
         if self.deferrable:
-            check = self.control_plane.check_job(external_id, self._want())
-            if not check["done"]:
+            if not check.done:
                 from flink_k8s.triggers.flink import FlinkJobTrigger
 
                 self.defer(trigger=FlinkJobTrigger(**self._trigger_kwargs(
-                    external_id, {"want": self._want()}, self.poll_interval, self.timeout)),
+                    external_id, {"want": self._want().value}, self.poll_interval, self.timeout)),
                     method_name="execute_complete")
-            return self._finish(context, check)
+            return self._finish(check)
         deadline = time.monotonic() + self.timeout
-        while True:
-            check = self.control_plane.check_job(external_id, self._want())
-            if check["done"]:
-                return self._finish(context, check)
+        while not check.done:
             if time.monotonic() > deadline:
-                return self._finish(context, {**check, "status": "timeout"})
-            self.log.info("%s: %s", external_id, check["message"])
-            time.sleep(self.poll_interval)
+                return self._finish(check, timed_out=True)
+            self.log.info("%s: %s", external_id, check.message)
+            time.sleep(self.poll_interval)  # the poll interval between two reads, not a synchronisation
+            check = self.control_plane.check_job(external_id, self._want())
+        return self._finish(check)
 
     def get_job_result(self, external_id, context):
-        return self._finish(context, self.control_plane.check_job(external_id, self._want()))
+        return self._finish(self.control_plane.check_job(external_id, self._want()))
 
     def execute_complete(self, context, event: dict):
-        return self._finish(context, event)
+        from flink_k8s.core.lifecycle import JobCheck
+
+        return self._finish(JobCheck.from_event(event), timed_out=event.get("status") == "timeout")
 
     # -- outcome -----------------------------------------------------------------------------------------------
 
-    def _finish(self, context, event: dict):
-        cluster_id = event.get("cluster_id")
-        spec = self.job_spec
-        if event.get("status") == "timeout":
-            raise RuntimeError(f"timed out waiting for {spec.name} on cluster {cluster_id}: {event.get('message')}")
-        if event.get("outcome") != "success":
-            cause = event.get("root_cause")
-            self._cleanup_batch(cluster_id)
-            raise RuntimeError(f"Flink job {spec.name} (cluster {cluster_id}, job {event.get('job_id')}) "
-                               f"{event.get('message')}" + (f"\nRoot cause: {cause}" if cause else ""))
-        if spec.kind == "streaming" and self.wait_for_checkpoint:
-            self.control_plane.wait_first_checkpoint(cluster_id, None, timeout=self.timeout)
-        result = {"cluster_id": cluster_id, "job_id": event.get("job_id"), "final_state": event.get("state"),
-                  "duration_s": _duration(event.get("start_time"))}
-        self._cleanup_batch(cluster_id)
-        return result
+    def _finish(self, check, timed_out: bool = False):
+        from flink_k8s.core.lifecycle import after_wait
 
-    def _cleanup_batch(self, cluster_id: str | None) -> None:
-        if cluster_id and self.job_spec.kind == "batch" and self.delete_batch_cluster:
-            self.log.info("Deleting batch cluster %s (Deployment + HA ConfigMaps)", cluster_id)
-            self.control_plane.delete_cluster(cluster_id, timeout=120)
+        spec = self.job_spec
+        verdict = after_wait(spec.kind, check, timed_out, self.delete_batch_cluster, spec.name)
+        if verdict.failure is None and spec.kind == "streaming" and self.wait_for_checkpoint:
+            self.control_plane.wait_first_checkpoint(check.cluster_id, None, timeout=self.timeout)
+        if verdict.clean_up:
+            self.control_plane.clean_up(check.cluster_id, timeout=120, logger=self.log)
+        if verdict.failure is not None:
+            raise RuntimeError(verdict.failure)
+        return {"cluster_id": check.cluster_id, "job_id": check.job_id, "final_state": check.state,
+                "duration_s": _duration(check.start_time)}
 
     def on_kill(self) -> None:
         cli = self.hook.control_plane.cli if "hook" in self.__dict__ else None
         if cli is not None:
             cli.kill()
-        if self.job_spec.kind == "batch" and self.delete_batch_cluster:
-            cluster_id = getattr(self, "_last_cluster_id", None)
-            if cluster_id:
-                self.control_plane.delete_cluster(cluster_id, timeout=60)
+        cluster_id = getattr(self, "_last_cluster_id", None)
+        if cluster_id and self.job_spec.kind == "batch" and self.delete_batch_cluster:
+            self.control_plane.clean_up(cluster_id, timeout=60, logger=self.log)
 
 
-def _duration(start_iso: str | None) -> float | None:
-    if not start_iso:
-        return None
-    return round((datetime.now(UTC) - datetime.fromisoformat(start_iso)).total_seconds(), 3)
+def _duration(start: datetime | None) -> float | None:
+    return round((datetime.now(UTC) - start).total_seconds(), 3) if start else None
 
 
 class FlinkListOperator(_FlinkJobOperator):
@@ -275,17 +260,11 @@ class FlinkStopOperator(_FlinkJobOperator):
         self.savepoint_dir, self.drain, self.timeout = savepoint_dir, drain, timeout
 
     def execute(self, context):
-        spec = self.job_spec
-        cluster_id = spec.cluster_id or spec.name
-        target = self.savepoint_dir or spec.savepoint_dir
-        with self.control_plane.rest(cluster_id) as rest:
-            job = self.control_plane._current_job(rest)
-            if job is None or job.state != "RUNNING":
-                raise RuntimeError(f"{spec.name}: no RUNNING job on cluster {cluster_id} "
-                                   f"(seen: {job.state if job else 'none'}); nothing stopped")
-            path = rest.stop_with_savepoint(job.job_id, target, drain=self.drain, timeout=self.timeout)
-        self.log.info("Job %s stopped with savepoint %s", job.job_id, path)
-        return path
+        result = self.control_plane.stop_job(self.job_spec, _run_id(context), savepoint_dir=self.savepoint_dir,
+                                             drain=self.drain, timeout=self.timeout, logger=self.log)
+        self.log.info("Job %s stopped with savepoint %s (recorded in the job's ledger: the next savepoint "
+                      "redeploy restores it)", result.plan.steps[0].job_id, result.savepoint)
+        return result.savepoint
 
 
 class FlinkCancelOperator(_FlinkJobOperator):
@@ -296,18 +275,9 @@ class FlinkCancelOperator(_FlinkJobOperator):
         self.allow_state_loss = allow_state_loss
 
     def execute(self, context):
-        spec = self.job_spec
-        if spec.kind == "streaming" and self.allow_state_loss is not True:
-            raise ValueError(f"job {spec.name!r}: cancelling a streaming job discards its state; use "
-                             f"FlinkStopOperator (savepoint) or set allow_state_loss=True explicitly")
-        cluster_id = spec.cluster_id or spec.name
-        with self.control_plane.rest(cluster_id) as rest:
-            job = self.control_plane._current_job(rest)
-            if job is None or job.terminal:
-                self.log.info("Nothing to cancel on %s (job: %s)", cluster_id, job.state if job else "none")
-                return None
-            rest.cancel(job.job_id)
-        return job.job_id
+        result = self.control_plane.cancel_job(self.job_spec, allow_state_loss=self.allow_state_loss,
+                                               logger=self.log)
+        return result.job_id
 
 
 class FlinkRedeployOperator(_FlinkJobOperator):
@@ -328,9 +298,8 @@ class FlinkRedeployOperator(_FlinkJobOperator):
         self.dry_run_only = dry_run_only
 
     def execute(self, context):
-        from flink_k8s.control_plane import ProgressStore
         from flink_k8s.core.plan_table import render_plan
-        from flink_k8s.core.redeploy import RedeployRequest, UpgradeMode, plan_redeploy
+        from flink_k8s.core.redeploy import RedeployRequest, UpgradeMode
         from flink_k8s.core.run_inputs import validate_redeploy
 
         conf = self.conf
@@ -344,31 +313,32 @@ class FlinkRedeployOperator(_FlinkJobOperator):
         spec = inp.job
         cluster_id = spec.cluster_id or spec.name
         cp = self.control_plane
-        store = ProgressStore(cp.kube)
-        observation = cp.observe(cluster_id)
         request = RedeployRequest(
             cluster_id=cluster_id, release=inp.release, mode=UpgradeMode(inp.upgrade_mode),
             allow_state_loss=inp.allow_state_loss, allow_fallback_to_last_state=inp.allow_fallback_to_last_state,
             restore_from=inp.restore_from, savepoint_dir=spec.savepoint_dir, keep_savepoints=spec.savepoints_to_keep,
             target_image=_target_image(spec, inp.release))
-        plan = plan_redeploy(observation, request, store.load(cluster_id))
-        self.log.info("Redeploy plan for %s:\n%s", spec.name, render_plan(plan))
+
+        def show(plan) -> None:
+            self.log.info("Redeploy plan for %s:\n%s", spec.name, render_plan(plan))
+
         if inp.dry_run or self.dry_run_only:
+            plan = cp.plan_redeploy(request)
+            show(plan)
             return {"dry_run": True, "steps": [s.kind.value for s in plan.steps], "safety": plan.safety.value}
+        from flink_k8s.core.ledger import JobHeld
+
         try:
-            summary = cp.execute_plan(plan, spec, inp.release, store, parallelism=inp.parallelism,
-                                      timeout=self.timeout,
-                                      on_step=lambda step, what: self.log.info("%s %s: %s", what, step.kind.value,
-                                                                               step.detail))
+            result = cp.redeploy(spec, request, _run_id(context), parallelism=inp.parallelism,
+                                 timeout=self.timeout, logger=self.log, show_plan=show)
+        except JobHeld:
+            raise
         except Exception as exc:
-            progress = store.load(cluster_id)
-            hint = (f" The old job was stopped with savepoint {progress.savepoint_path}; re-run this DAG with the "
-                    f"same job to resume from it (or pass restore_from={progress.savepoint_path})."
-                    if progress.savepoint_path else "")
+            path = cp.ledger(cluster_id).progress.savepoint_path
+            hint = (f" The old job was stopped with savepoint {path}; re-run this DAG with the same job to "
+                    f"resume from it (or pass restore_from={path})." if path else "")
             raise RuntimeError(f"redeploy of {spec.name} failed: {exc}.{hint}") from exc
-        summary["steps"] = [s.kind.value for s in plan.steps]
-        summary["safety"] = plan.safety.value
-        return summary
+        return result.summary()
 
 
 def _target_image(spec, release: str) -> str | None:

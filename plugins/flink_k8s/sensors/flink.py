@@ -61,7 +61,7 @@ class FlinkJobStateSensor(_FlinkSensor):
         self.want = want
 
     def _check(self) -> dict:
-        return self.control_plane.check_job(self.target_cluster, self.want)
+        return self.control_plane.check_job(self.target_cluster, self.want).to_event()
 
     def _trigger(self):
         from flink_k8s.triggers.flink import FlinkJobTrigger
@@ -70,10 +70,14 @@ class FlinkJobStateSensor(_FlinkSensor):
                                                       self.timeout))
 
     def _finish(self, result: dict):
-        if result.get("outcome") == "failure":
-            raise RuntimeError(f"{self.target_cluster}: {result.get('message')}"
-                               + (f"; root cause: {result['root_cause']}" if result.get("root_cause") else ""))
-        return {k: result.get(k) for k in ("cluster_id", "job_id", "state")}
+        from flink_k8s.core.job_wait import Outcome
+        from flink_k8s.core.lifecycle import JobCheck
+
+        check = JobCheck.from_event(result)  # the trigger's event and the poke's check, read the same way
+        if check.outcome is Outcome.FAILURE:
+            raise RuntimeError(f"{self.target_cluster}: {check.message}"
+                               + (f"; root cause: {check.root_cause}" if check.root_cause else ""))
+        return {"cluster_id": check.cluster_id, "job_id": check.job_id, "state": check.state}
 
 
 class FlinkHealthSensor(_FlinkSensor):

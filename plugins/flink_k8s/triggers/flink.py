@@ -74,7 +74,7 @@ class FlinkJobTrigger(FlinkPollTrigger):
     """Waits for a job outcome: `check={"want": "finished"|"running"|"terminal"}`."""
 
     def poll_once(self) -> dict:
-        return self._control_plane().check_job(self.cluster_id, self.check.get("want", "terminal"))
+        return self._control_plane().check_job(self.cluster_id, self.check.get("want", "terminal")).to_event()
 
 
 class FlinkHealthTrigger(FlinkPollTrigger):
