@@ -19,8 +19,13 @@ install: .venv/.installed
 flink: install
 	bash scripts/install_flink.sh
 
+# ruff; the architecture contracts of pyproject.toml (import-linter: layers, core pure, clients below the
+# control plane, DAG files on public names); types (mypy: core strict, the rest plain). Caches: .mypy_cache,
+# .import_linter_cache.
 lint: install
 	.venv/bin/ruff check dags plugins tests bench scripts
+	.venv/bin/lint-imports
+	.venv/bin/mypy
 
 # Java, the Pushgateway, the compose validator, iproute2 (apt-get as root; else the command to run).
 system-deps:

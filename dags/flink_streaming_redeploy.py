@@ -56,4 +56,5 @@ with DAG(
 
     checked = validate()
     # plan runs always (it only observes); a failed plan fails the run, a dry run stops after it.
-    checked >> plan >> not_dry_run(checked) >> execute >> healthy
+    # (TaskFlow: the XComArg `checked` is the validated dict when not_dry_run runs; the stubs can't say so)
+    checked >> plan >> not_dry_run(checked) >> execute >> healthy  # type: ignore[arg-type]

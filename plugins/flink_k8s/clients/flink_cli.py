@@ -25,8 +25,18 @@ from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
+
+
+class LineLogger(Protocol):
+    """What FlinkCli logs through: a `logging.Logger`, or Airflow's task logger (`BaseHook.log`)."""
+
+    def info(self, msg: Any, /, *args: Any) -> Any: ...
+
+    def warning(self, msg: Any, /, *args: Any) -> Any: ...
+
 
 MASK = "***"
 
@@ -245,7 +255,7 @@ class FlinkCli:
         extra_env: Mapping[str, str] | None = None,
         inherit_env: bool = True,
         secrets: Iterable[str] = (),
-        logger: logging.Logger | None = None,
+        logger: LineLogger | None = None,
         tail_lines: int = 200,
         kill_grace: float = 5.0,
     ) -> None:

@@ -19,13 +19,8 @@ from typing import Any
 
 from flink_k8s.core import validation as v
 from flink_k8s.core.catalogue_rules import Collector, check_conf, cross_checks
-from flink_k8s.core.catalogue_schema import (
-    MERGED_MAPPINGS,
-    JobSpec,
-    block_type,
-    field_names,
-    schema_of,
-)
+from flink_k8s.core.catalogue_schema import MERGED_MAPPINGS, block_type, field_names, schema_of
+from flink_k8s.core.catalogue_schema import JobSpec as JobSpec  # re-exported: the catalogue's public type
 from flink_k8s.core.errors import Problem, UnknownJobError, ValidationError
 from flink_k8s.core.safe_yaml import MAX_BYTES, load_yaml_bytes
 from flink_k8s.core.validation import Invalid
@@ -93,9 +88,11 @@ def _unknown(collector: Collector, cls: type, key: object, prefix: str, section:
 
 
 _SCALARS = (str, int, float, bool)
+# (check, type, value) -> (passed, checked value or the error message)
+_Memo = dict[tuple[Any, type, object], tuple[bool, Any]]
 
 
-def _checked(check: Any, value: object, memo: dict | None) -> Any:
+def _checked(check: Any, value: object, memo: _Memo | None) -> Any:
     """check(value), remembered per catalogue for scalar values (defaults repeat in every job)."""
     if memo is None or not isinstance(value, _SCALARS):
         return check(value)
@@ -112,7 +109,7 @@ def _checked(check: Any, value: object, memo: dict | None) -> Any:
     raise Invalid(hit[1])
 
 
-def _build(cls: type, raw: Mapping[str, Any], collector: Collector, prefix: str = "", memo: dict | None = None) -> Any:
+def _build(cls: type, raw: Mapping[str, Any], collector: Collector, prefix: str = "", memo: _Memo | None = None) -> Any:
     """Check every field of one block; returns the dataclass (fields that failed get their default)."""
     values: dict[str, Any] = {}
     schema = schema_of(cls)
@@ -141,7 +138,7 @@ def _build(cls: type, raw: Mapping[str, Any], collector: Collector, prefix: str 
     return cls(**values)
 
 
-def _check_fields(merged: Mapping[str, Any], collector: Collector, memo: dict | None = None) -> dict[str, Any]:
+def _check_fields(merged: Mapping[str, Any], collector: Collector, memo: _Memo | None = None) -> dict[str, Any]:
     """Field-by-field checks of a (merged) job mapping; returns JobSpec constructor values."""
     spec: JobSpec = _build(JobSpec, merged, collector, "", memo)
     conf, overrides = check_conf(spec, merged, collector)
@@ -158,7 +155,7 @@ def check_defaults(defaults: Mapping[str, Any]) -> list[Problem]:
 
 
 def build_job(
-    name: object, raw: object, defaults: Mapping[str, Any], memo: dict | None = None
+    name: object, raw: object, defaults: Mapping[str, Any], memo: _Memo | None = None
 ) -> tuple[JobSpec | None, list[Problem]]:
     """One job: merge with defaults, check every field, then the cross-field rules."""
     collector = Collector(str(name), raw if isinstance(raw, dict) else {})
@@ -210,7 +207,7 @@ def check_catalogue(data: object) -> tuple[Catalogue, list[Problem]]:
         problems.append(Problem(None, "jobs", len(jobs_raw), f"at most {MAX_JOBS} jobs"))
         jobs_raw = {}
     jobs: dict[str, JobSpec] = {}
-    memo: dict = {}
+    memo: _Memo = {}
     for index, (name, raw) in enumerate(jobs_raw.items()):
         if len(problems) >= MAX_PROBLEMS:
             left = len(jobs_raw) - index
@@ -224,7 +221,7 @@ def check_catalogue(data: object) -> tuple[Catalogue, list[Problem]]:
     return Catalogue(jobs), problems
 
 
-def _duplicate_cluster_ids(jobs_raw: Mapping, defaults: Mapping) -> Iterator[Problem]:
+def _duplicate_cluster_ids(jobs_raw: Mapping[str, Any], defaults: Mapping[str, Any]) -> Iterator[Problem]:
     """Checked on the raw merged values, so a duplicate shows up even next to other problems."""
     seen: dict[str, str] = {}
     for name, raw in jobs_raw.items():

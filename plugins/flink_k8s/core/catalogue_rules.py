@@ -48,7 +48,7 @@ def present(raw: Mapping[str, Any], path: str) -> bool:
     return False
 
 
-def check_conf(job: JobSpec, raw: Mapping[str, Any], collector: Collector) -> tuple[dict, dict]:
+def check_conf(job: JobSpec, raw: Mapping[str, Any], collector: Collector) -> tuple[dict[str, str], dict[str, str]]:
     """flink_conf / flink_conf_overrides: key syntax, argv-safe values, ownership and collisions."""
     results: dict[str, dict[str, str]] = {}
     for section in ("flink_conf", "flink_conf_overrides"):
@@ -132,7 +132,8 @@ def cross_checks(job: JobSpec, job_raw: Mapping[str, Any], merged: Mapping[str, 
         collector.add("pushgateway.url", None, "required when the Pushgateway reporter is enabled")
     restart = job.restart_strategy
     allowed = RESTART_FIELDS.get(restart.type or "", set())
-    for name in (n for n in schema_of(type(restart)) if n != "type"):
+    restart_cls: type = type(restart)
+    for name in (n for n in schema_of(restart_cls) if n != "type"):
         value = getattr(restart, name)
         if value is not None and name not in allowed:
             rule = "set restart_strategy.type first" if restart.type is None else f"not used by restart strategy {restart.type!r}"

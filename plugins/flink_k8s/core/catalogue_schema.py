@@ -59,7 +59,7 @@ def _conf_mapping(value: object) -> dict[str, str]:
         raise Invalid("must be a mapping of Flink configuration key to value")
     if len(value) > 512:
         raise Invalid("at most 512 keys")
-    return value  # type: ignore[return-value]
+    return value
 
 
 def spec(check: Callable[[object], Any] | None, doc: str, default: Any = None, only: str | None = None) -> Any:
@@ -214,11 +214,11 @@ def schema_of(cls: type) -> dict[str, FieldInfo]:
     """name -> FieldInfo for a schema dataclass (cached: validation runs it per job and block)."""
     table = {}
     for f in fields(cls):
-        sub = None
+        sub: type | None = None
         if cls is JobSpec and f.name == "pushgateway":
             sub = PushgatewaySpec
-        elif f.default_factory is not MISSING:  # type: ignore[misc]
-            made = f.default_factory()  # type: ignore[misc]
+        elif f.default_factory is not MISSING:
+            made = f.default_factory()
             sub = type(made) if is_dataclass(made) else None
         table[f.name] = FieldInfo(f.metadata.get("check"), sub, f.metadata.get("only"), f.metadata.get("doc", ""))
     return table

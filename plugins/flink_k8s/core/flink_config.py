@@ -40,7 +40,7 @@ def _typed_settings(job: JobSpec, version: str, image: str) -> list[tuple[str, s
         job.pushgateway,
         job.rest_service,
     )
-    pg_on = pg is not None and pg.enabled
+    pg_on = pg if pg is not None and pg.enabled else None  # the reporter's settings when it is enabled
     rows: list[tuple[str, str | None]] = [
         ("cluster_id", job.cluster_id),
         ("image", image),
@@ -55,11 +55,11 @@ def _typed_settings(job: JobSpec, version: str, image: str) -> list[tuple[str, s
         ("jobmanager.jvm_direct_memory_limit", None if jm.jvm_direct_memory_limit is None else _bool(jm.jvm_direct_memory_limit)),
         ("fs_default_scheme", job.fs_default_scheme),
         ("pushgateway.enabled", fv.pushgateway_reporter_value(version) if pg_on else None),
-        ("pushgateway.url", pg.url if pg_on else None),
-        ("pushgateway.job_name", pg.job_name if pg_on else None),
-        ("pushgateway.delete_on_shutdown", _bool(pg.delete_on_shutdown) if pg_on and pg.delete_on_shutdown is not None else None),
-        ("pushgateway.random_job_name_suffix", _bool(pg.random_job_name_suffix) if pg_on and pg.random_job_name_suffix is not None else None),
-        ("pushgateway.interval", pg.interval if pg_on else None),
+        ("pushgateway.url", pg_on.url if pg_on else None),
+        ("pushgateway.job_name", pg_on.job_name if pg_on else None),
+        ("pushgateway.delete_on_shutdown", _bool(pg_on.delete_on_shutdown) if pg_on and pg_on.delete_on_shutdown is not None else None),
+        ("pushgateway.random_job_name_suffix", _bool(pg_on.random_job_name_suffix) if pg_on and pg_on.random_job_name_suffix is not None else None),
+        ("pushgateway.interval", pg_on.interval if pg_on else None),
         ("jobmanager.node_selector", _node_selector(jm.node_selector) if jm.node_selector else None),
         ("taskmanager.node_selector", _node_selector(tm.node_selector) if tm.node_selector else None),
         ("rest_service.exposed_type", rest.exposed_type),
@@ -112,11 +112,11 @@ def render_config(job: JobSpec, flink_version: str, release: str | None = None) 
     for key, value in (job.flink_conf or {}).items():
         config[key] = value
     for key, value in (job.flink_conf_overrides or {}).items():
-        setting = fv.ALIAS_TO_SETTING.get(key)
-        if setting is not None:
-            for alias in fv.KEYS[setting].all_keys():
+        owner = fv.ALIAS_TO_SETTING.get(key)
+        if owner is not None:
+            for alias in fv.KEYS[owner].all_keys():
                 config.pop(alias, None)
-            key = fv.key_for(setting, flink_version)
+            key = fv.key_for(owner, flink_version)
         config[key] = value
     return config
 
@@ -208,6 +208,7 @@ def build_argv(
             argv.append("--allowNonRestoredState")
     argv += [f"-D{key}={value}" for key, value in config.items()]
     jar_index = len(argv)
+    assert jar is not None  # r.jar_uri refused a missing jar above
     argv.append(jar)
     argv += list(job.program_args)
     _final_check(argv, jar_index, job.name)

@@ -12,7 +12,7 @@ with several streaming jobs whose defaults differ, each job's default is named.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from flink_k8s.core.catalogue import Catalogue, JobSpec
@@ -30,7 +30,7 @@ MODE_WORDS = {
 }
 
 
-def _per_job(jobs: Iterable[JobSpec], value) -> str:
+def _per_job(jobs: Iterable[JobSpec], value: Callable[[JobSpec], str]) -> str:
     """`x` when every job has the same value, else `a: x, b: y` (at most 6 named, then "…")."""
     values = {job.name: value(job) for job in jobs}
     distinct = set(values.values())

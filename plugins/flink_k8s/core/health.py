@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import IntEnum
+from typing import Any
 
 from flink_k8s.core.observations import ClusterObservation
 
@@ -42,7 +43,10 @@ class HealthThresholds:
     def from_seconds(cls, **values: float | int | None) -> HealthThresholds:
         """Build from plain numbers (durations in seconds), e.g. a catalogue `health:` block parsed to seconds."""
         durations = {"restarts_window", "checkpoint_max_age", "leader_lease_max_age"}
-        return cls(**{k: (timedelta(seconds=v) if k in durations and v is not None else v) for k, v in values.items()})
+        kwargs: dict[str, Any] = {
+            k: (timedelta(seconds=v) if k in durations and v is not None else v) for k, v in values.items()
+        }
+        return cls(**kwargs)
 
     @classmethod
     def from_spec(cls, health: object) -> HealthThresholds:

@@ -261,9 +261,10 @@ def _multiply(size: int, multiplier: float) -> int:
         raise MemoryConfigError(f"multiplier {multiplier} is not a finite number")
     unscaled, scale = _decimal_of(multiplier)
     product = size * unscaled
-    if product > LONG_MAX * 10**scale:
+    divisor: int = 10**scale  # scale >= 0
+    if product > LONG_MAX * divisor:
         raise MemoryConfigError("long overflow: a fraction-derived memory size exceeds 2^63-1 bytes")
-    return product // 10**scale
+    return product // divisor
 
 
 @dataclass(frozen=True, slots=True)

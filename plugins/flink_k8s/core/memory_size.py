@@ -138,7 +138,8 @@ def java_parse_double(text: str) -> float:
 
 
 def _f32(value: float) -> float:
-    return struct.unpack("f", struct.pack("f", value))[0]
+    rounded: float = struct.unpack("f", struct.pack("f", value))[0]
+    return rounded
 
 
 def _f32_neighbour(value: float, towards: float) -> float:
@@ -147,7 +148,8 @@ def _f32_neighbour(value: float, towards: float) -> float:
     away_from_zero = (towards > value) == (value >= 0)
     if value == 0:
         return math.copysign(1.401298464324817e-45, towards)
-    return struct.unpack("<f", struct.pack("<i", bits + (1 if away_from_zero else -1)))[0]
+    neighbour: float = struct.unpack("<f", struct.pack("<i", bits + (1 if away_from_zero else -1)))[0]
+    return neighbour
 
 
 @lru_cache(maxsize=1024)

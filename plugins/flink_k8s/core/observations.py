@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 LEADER_ANNOTATION = "control-plane.alpha.kubernetes.io/leader"
 LEADER_KEY_PREFIX = "org.apache.flink.k8s.leader."
@@ -171,11 +172,11 @@ def parse_lease_duration(value: object) -> timedelta | None:
 
 # -- Kubernetes objects ---------------------------------------------------------------------------------------
 
-def _meta(obj: Mapping) -> Mapping:
+def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
     return obj.get("metadata") or {}
 
 
-def parse_deployment(obj: Mapping | None) -> DeploymentFacts | None:
+def parse_deployment(obj: Mapping[str, Any] | None) -> DeploymentFacts | None:
     """apps/v1 Deployment of the JobManager (`<cluster-id>`); None stays None (not found)."""
     if not obj:
         return None
@@ -192,7 +193,7 @@ def parse_deployment(obj: Mapping | None) -> DeploymentFacts | None:
     )
 
 
-def parse_pod(obj: Mapping) -> PodFacts:
+def parse_pod(obj: Mapping[str, Any]) -> PodFacts:
     """v1 Pod: phase, Ready condition, restarts and the last termination of its containers."""
     status = obj.get("status") or {}
     conditions = status.get("conditions") or []
@@ -219,7 +220,7 @@ def parse_pod(obj: Mapping) -> PodFacts:
     )
 
 
-def parse_pods(objs: Iterable[Mapping]) -> tuple[PodFacts, ...]:
+def parse_pods(objs: Iterable[Mapping[str, Any]]) -> tuple[PodFacts, ...]:
     return tuple(sorted((parse_pod(o) for o in objs), key=lambda p: p.name))
 
 
@@ -259,7 +260,7 @@ def decode_state_handle(value: str) -> tuple[str | None, bool]:
     return None, marked
 
 
-def _leader_record(annotations: Mapping) -> dict:
+def _leader_record(annotations: Mapping[str, Any]) -> dict[str, Any]:
     text = annotations.get(LEADER_ANNOTATION)
     if not text:
         return {}
@@ -270,10 +271,10 @@ def _leader_record(annotations: Mapping) -> dict:
     return record if isinstance(record, dict) else {}
 
 
-def parse_ha_config_maps(cluster_id: str, objs: Iterable[Mapping]) -> HaFacts:
+def parse_ha_config_maps(cluster_id: str, objs: Iterable[Mapping[str, Any]]) -> HaFacts:
     """Fold every HA ConfigMap of `cluster_id` into one HaFacts; other ConfigMaps are ignored."""
     names: list[str] = []
-    record: dict = {}
+    record: dict[str, Any] = {}
     addresses: dict[str, str] = {}
     graphs: list[str] = []
     counters: list[int] = []
@@ -316,19 +317,19 @@ def parse_ha_config_maps(cluster_id: str, objs: Iterable[Mapping]) -> HaFacts:
 
 # -- Flink REST bodies ----------------------------------------------------------------------------------------
 
-def parse_metrics(body: Sequence[Mapping] | None) -> dict[str, str]:
+def parse_metrics(body: Sequence[Mapping[str, Any]] | None) -> dict[str, Any]:
     """`/jobs/<id>/metrics?get=…` -> {id: value}."""
     return {m["id"]: m.get("value") for m in body or () if "id" in m}
 
 
-def _int_or_none(value: object) -> int | None:
+def _int_or_none(value: Any) -> int | None:
     try:
         return int(float(value))  # metric values are strings such as "3"
     except (TypeError, ValueError):
         return None
 
 
-def parse_jobs_overview(body: Mapping) -> tuple[JobFacts, ...]:
+def parse_jobs_overview(body: Mapping[str, Any]) -> tuple[JobFacts, ...]:
     """`/jobs/overview` -> one JobFacts per job (no restart counts there)."""
     return tuple(
         JobFacts(job_id=j["jid"], name=j.get("name", ""), state=j.get("state", "UNKNOWN"),
@@ -337,7 +338,7 @@ def parse_jobs_overview(body: Mapping) -> tuple[JobFacts, ...]:
     )
 
 
-def parse_job_details(body: Mapping, metrics: Sequence[Mapping] | None = None) -> JobFacts:
+def parse_job_details(body: Mapping[str, Any], metrics: Sequence[Mapping[str, Any]] | None = None) -> JobFacts:
     """`/jobs/<id>` (+ optional `numRestarts`/`fullRestarts` metrics body) -> JobFacts."""
     values = parse_metrics(metrics)
     restarts = _int_or_none(values.get("numRestarts", values.get("fullRestarts")))
@@ -348,10 +349,10 @@ def parse_job_details(body: Mapping, metrics: Sequence[Mapping] | None = None) -
     )
 
 
-def parse_checkpoints(stats: Mapping | None, config: Mapping | None) -> CheckpointFacts:
+def parse_checkpoints(stats: Mapping[str, Any] | None, config: Mapping[str, Any] | None) -> CheckpointFacts:
     """`/jobs/<id>/checkpoints` + `/jobs/<id>/checkpoints/config` (None when the handler answered 404)."""
     config, stats = config or {}, stats or {}
-    interval_ms = config.get("interval")
+    interval_ms: Any = config.get("interval")  # JSON: int when checkpointing is on
     enabled = isinstance(interval_ms, int) and 0 < interval_ms < _NO_CHECKPOINTING
     ext = config.get("externalization") or {}
     latest = stats.get("latest") or {}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from flink_k8s.core import references as r
 from flink_k8s.core import validation as v
@@ -83,7 +84,7 @@ def validate_redeploy(conf: Mapping[str, object], catalogue: Catalogue) -> Redep
                                 f"{', '.join(sorted(streaming)) or '(none)'}"))
     else:
         job = streaming[name]
-    out: dict[str, object] = {}
+    out: dict[str, Any] = {}  # each value as its check returned it
     checks = {
         "release": (r.release, True),
         "upgrade_mode": (lambda x: _enum(x, UPGRADE_MODES), False),
@@ -96,12 +97,12 @@ def validate_redeploy(conf: Mapping[str, object], catalogue: Catalogue) -> Redep
     for key, (check, required) in checks.items():
         if key not in conf or conf[key] is None:
             if required:
-                problems.append(Problem(name if job else None, key, None, "is required"))
+                problems.append(Problem(job.name if job else None, key, None, "is required"))
             continue
         try:
             out[key] = check(conf[key])
         except Invalid as exc:
-            problems.append(Problem(name if job else None, key, _shown(conf[key]), str(exc)))
+            problems.append(Problem(job.name if job else None, key, _shown(conf[key]), str(exc)))
     if problems or job is None:
         raise ValidationError(problems)
     return RedeployInput(
@@ -119,7 +120,7 @@ def validate_redeploy(conf: Mapping[str, object], catalogue: Catalogue) -> Redep
 def _enum(value: object, choices: tuple[str, ...]) -> str:
     if value not in choices:
         raise Invalid(f"must be one of {', '.join(choices)}")
-    return value  # type: ignore[return-value]
+    return value
 
 
 def validate_submit_overrides(job: JobSpec, release: object, parallelism: object,

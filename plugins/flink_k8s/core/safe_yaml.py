@@ -15,6 +15,8 @@ formatting or bidirectional-override characters (they make a value display diffe
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Hashable
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import yaml
 
@@ -25,14 +27,17 @@ MAX_DEPTH = 12
 MAX_KEY_LEN = 320  # longest legitimate key: a Kubernetes label key (253-char prefix + '/' + 63-char name)
 MAX_NUMBER_LEN = 24  # any number a catalogue needs fits comfortably; Python refuses int() beyond 4300 digits
 
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+if TYPE_CHECKING:  # the C loader has the same interface; the stubs type it apart
+    _Loader = yaml.SafeLoader
+else:
+    _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def _fail(rule: str, where: str = "file", value: object = None) -> CatalogueLoadError:
     return CatalogueLoadError([Problem(None, where, value, rule)])
 
 
-def _mark(node_or_event) -> str:
+def _mark(node_or_event: yaml.Node | yaml.Event) -> str:
     mark = getattr(node_or_event, "start_mark", None)
     return f"line {mark.line + 1}, column {mark.column + 1}" if mark else "file"
 
@@ -43,18 +48,18 @@ class _StrictConstructor(_Loader):
     It tracks the key path being built, so a refusal names the field (`jobs.stream.image`) and its place.
     """
 
-    def __init__(self, stream) -> None:
+    def __init__(self, stream: str) -> None:
         super().__init__(stream)
         self._path: list[str] = []
 
-    def where(self, node) -> str:
+    def where(self, node: yaml.Node) -> str:
         place = _mark(node)
         return f"{'.'.join(self._path).replace('.[', '[')} ({place})" if self._path else place
 
-    def construct_mapping(self, node, deep=False):
+    def construct_mapping(self, node: yaml.Node, deep: bool = False) -> dict[Hashable, Any]:
         if not isinstance(node, yaml.MappingNode):
             raise _fail("expected a mapping", self.where(node))
-        mapping: dict[str, object] = {}
+        mapping: dict[Hashable, Any] = {}
         for key_node, value_node in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
                 raise _fail("YAML merge keys (<<) are not allowed", self.where(key_node), "<<")
@@ -77,10 +82,10 @@ class _StrictConstructor(_Loader):
                 self._path.pop()
         return mapping
 
-    def construct_sequence(self, node, deep=False):
+    def construct_sequence(self, node: yaml.Node, deep: bool = False) -> list[Any]:
         if not isinstance(node, yaml.SequenceNode):
             raise _fail("expected a list", self.where(node))
-        items = []
+        items: list[Any] = []
         for index, child in enumerate(node.value):
             self._path.append(f"[{index}]")
             try:
@@ -90,8 +95,16 @@ class _StrictConstructor(_Loader):
         return items
 
 
-_StrictConstructor.add_constructor("tag:yaml.org,2002:map", lambda loader, node: loader.construct_mapping(node, deep=True))
-_StrictConstructor.add_constructor("tag:yaml.org,2002:seq", lambda loader, node: loader.construct_sequence(node, deep=True))
+def _construct_map(loader: _StrictConstructor, node: yaml.Node) -> dict[Hashable, Any]:
+    return loader.construct_mapping(node, deep=True)
+
+
+def _construct_seq(loader: _StrictConstructor, node: yaml.Node) -> list[Any]:
+    return loader.construct_sequence(node, deep=True)
+
+
+_StrictConstructor.add_constructor("tag:yaml.org,2002:map", _construct_map)
+_StrictConstructor.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
 
 # Characters that change how text displays or is cut without being visible: C0/C1 controls (tab and
 # newline excepted), DEL, zero-width and bidirectional formatting characters, and an inner BOM.
@@ -100,7 +113,7 @@ _PLAIN_INT = re.compile(r"[-+]?(?:0|[1-9][0-9]*)")
 _PLAIN_FLOAT = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)")
 
 
-def _construct_str(loader, node):
+def _construct_str(loader: _StrictConstructor, node: yaml.ScalarNode) -> str:
     value = loader.construct_scalar(node)
     if (bad := _HIDDEN.search(value)) is not None:
         raise _fail(f"control or invisible formatting character {bad.group()!r} in a string (it would hide what "
@@ -108,7 +121,7 @@ def _construct_str(loader, node):
     return value
 
 
-def _construct_int(loader, node):
+def _construct_int(loader: _StrictConstructor, node: yaml.ScalarNode) -> int:
     text = node.value
     if len(text) > MAX_NUMBER_LEN:
         raise _fail(f"number longer than {MAX_NUMBER_LEN} characters", loader.where(node), text[:40])
@@ -118,7 +131,7 @@ def _construct_int(loader, node):
     return int(text)
 
 
-def _construct_float(loader, node):
+def _construct_float(loader: _StrictConstructor, node: yaml.ScalarNode) -> float:
     text = node.value
     if len(text) > MAX_NUMBER_LEN:
         raise _fail(f"number longer than {MAX_NUMBER_LEN} characters", loader.where(node), text[:40])
@@ -128,31 +141,36 @@ def _construct_float(loader, node):
     return loader.construct_yaml_float(node)
 
 
-def _construct_bool(loader, node):
-    if node.value.lower() not in ("true", "false"):
-        raise _fail(f"write true or false: YAML 1.1 reads {node.value!r} as a boolean, YAML 1.2 (and Flink 2.x) "
-                    "as a string (quote it if it is meant as text)", loader.where(node), node.value)
-    return node.value.lower() == "true"
+def _construct_bool(loader: _StrictConstructor, node: yaml.ScalarNode) -> bool:
+    text: str = node.value
+    if text.lower() not in ("true", "false"):
+        raise _fail(f"write true or false: YAML 1.1 reads {text!r} as a boolean, YAML 1.2 (and Flink 2.x) "
+                    "as a string (quote it if it is meant as text)", loader.where(node), text)
+    return text.lower() == "true"
 
 
 for _tag, _constructor in (("str", _construct_str), ("int", _construct_int), ("float", _construct_float),
                            ("bool", _construct_bool)):
     _StrictConstructor.add_constructor(f"tag:yaml.org,2002:{_tag}", _constructor)
 # timestamps/binary/sets/omap are YAML 1.1 extras the catalogue never needs; refuse them as unknown tags
+def _refuse(tag: str) -> Callable[[_StrictConstructor, yaml.Node], NoReturn]:
+    def construct(loader: _StrictConstructor, node: yaml.Node) -> NoReturn:
+        raise _fail(f"YAML type !!{tag} is not allowed", loader.where(node))
+
+    return construct
+
+
 for _tag in ("timestamp", "binary", "set", "omap", "pairs"):
-    _StrictConstructor.add_constructor(
-        f"tag:yaml.org,2002:{_tag}",
-        lambda loader, node, _t=_tag: (_ for _ in ()).throw(_fail(f"YAML type !!{_t} is not allowed", loader.where(node))),
-    )
+    _StrictConstructor.add_constructor(f"tag:yaml.org,2002:{_tag}", _refuse(_tag))
 
 
 class _EventPath:
     """The key path of the event stream (`jobs.stream.program_args[0]`), so event-level refusals name the field."""
 
     def __init__(self) -> None:
-        self._frames: list[list] = []  # [is_mapping, current key or index, expecting a key]
+        self._frames: list[list[Any]] = []  # [is_mapping, current key or index, expecting a key]
 
-    def where(self, event) -> str:
+    def where(self, event: yaml.Event) -> str:
         parts = []
         for is_map, current, expecting_key in self._frames:
             if is_map and not expecting_key and current is not None:
@@ -170,7 +188,7 @@ class _EventPath:
             else:
                 frame[1] += 1
 
-    def feed(self, event) -> None:
+    def feed(self, event: yaml.Event) -> None:
         """Call after the checks of `event`."""
         if isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent):
             is_map = isinstance(event, yaml.MappingStartEvent)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 FLINK_RANDOM_SUFFIX = r"[0-9a-f]{32}"
 DEFAULT_JOB_REGEX = rf".*{FLINK_RANDOM_SUFFIX}"  # any <jobName> + Flink's random suffix
@@ -156,9 +157,9 @@ def select_stale(groups: Sequence[Group], now: float, criteria: Criteria) -> Sel
             sel.kept_by_keep_list.append(group)
         elif not job_re.fullmatch(group.job) or not all(m.matches(group.labels) for m in criteria.matchers):
             sel.kept_by_filter.append(group)
-        elif group.last_seen() is None:
+        elif (seen := group.last_seen()) is None:
             sel.kept_unknown_age.append(group)
-        elif now - group.last_seen() > criteria.max_age:
+        elif now - seen > criteria.max_age:
             candidates.append(group)
         else:
             sel.kept_fresh.append(group)
@@ -180,7 +181,7 @@ def _number(value: object) -> float | None:
         return None
 
 
-def _metric_value(entry: Mapping, name: str) -> float | None:
+def _metric_value(entry: Mapping[str, Any], name: str) -> float | None:
     family = entry.get(name)
     if not isinstance(family, Mapping):
         return None
@@ -188,7 +189,7 @@ def _metric_value(entry: Mapping, name: str) -> float | None:
     return _number(metrics[0].get("value")) if metrics else None
 
 
-def parse_groups(payload: Mapping | Sequence) -> list[Group]:
+def parse_groups(payload: Mapping[str, Any] | Sequence[Any]) -> list[Group]:
     """Groups from the JSON of `GET /api/v1/metrics` (the whole response or its `data` list)."""
     data = payload.get("data", []) if isinstance(payload, Mapping) else payload
     groups = []
