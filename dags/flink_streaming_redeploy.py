@@ -1,7 +1,9 @@
 """Redeploy a streaming job from the Airflow UI (Trigger DAG w/ config), without losing state silently.
 
-Steps: validate the form → plan (observe the cluster, log the plan table; nothing changes) → execute the
-plan (skipped on dry run) → wait until the job is healthy. Upgrade modes:
+Steps: validate the form → plan (observe the cluster, log the plan table and the keys the redeploy changes;
+nothing changes) → approve (only when `require_approval` is set in the catalogue or the form: a person
+approves or rejects the plan in Airflow's Required Actions; Reject touches nothing) → execute the plan
+(skipped on dry run or rejection) → wait until the job is healthy. Upgrade modes:
 - savepoint: stop-with-savepoint → wait until gone → delete HA ConfigMaps → submit with `-s <savepoint>`;
 - last-state: delete the Deployment → wait → strip job-graph keys (keep checkpoint pointers) → submit;
   Flink restores the latest checkpoint through Kubernetes HA;
@@ -17,6 +19,7 @@ from airflow.sdk import DAG, Param, task
 
 from flink_k8s import jobs
 from flink_k8s.core.form_params import make_params, redeploy_param_specs
+from flink_k8s.operators.approval import FlinkRedeployApprovalOperator, FlinkRedeployPlanOperator
 from flink_k8s.operators.flink import FlinkRedeployOperator
 from flink_k8s.sensors.flink import FlinkHealthSensor
 
@@ -44,17 +47,19 @@ with DAG(
         return {"job": inp.job.name, "release": inp.release, "upgrade_mode": inp.upgrade_mode,
                 "dry_run": inp.dry_run}
 
-    plan = FlinkRedeployOperator(task_id="plan", dry_run_only=True)
+    plan = FlinkRedeployPlanOperator(task_id="plan")
 
     @task.short_circuit
     def not_dry_run(checked: dict) -> bool:
         return not checked["dry_run"]
 
+    approve = FlinkRedeployApprovalOperator(task_id="approve", plan_task_id="plan")
     execute = FlinkRedeployOperator(task_id="execute")
     healthy = FlinkHealthSensor(task_id="healthy", job="{{ params.job }}", poke_interval=5, timeout=600,
                                 max_verdict="HEALTHY")
 
     checked = validate()
-    # plan runs always (it only observes); a failed plan fails the run, a dry run stops after it.
+    # plan runs always (it only observes); a failed plan fails the run, a dry run stops after it; approve passes
+    # straight through unless approval is required, and a Reject skips execute and healthy.
     # (TaskFlow: the XComArg `checked` is the validated dict when not_dry_run runs; the stubs can't say so)
-    checked >> plan >> not_dry_run(checked) >> execute >> healthy  # type: ignore[arg-type]
+    checked >> plan >> not_dry_run(checked) >> approve >> execute >> healthy  # type: ignore[arg-type]

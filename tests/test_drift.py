@@ -396,3 +396,13 @@ def test_monitor_findings_are_their_own_kind():
     assert "    deployment.image: catalogue flink-test:1 | running flink-test:hotfix" in text
     assert "c: CHECK_FAILED (API unreachable)" in text and "a: IN_SYNC" in text
     assert drift.render_findings({}) == "(no streaming jobs)"
+
+
+def test_secret_values_are_compared_but_never_shown():
+    job = _job("flink_conf: {s3.secret-key: hunter2-catalogue, metrics.reporter.x.password: pw1}\n")
+    text = REAL_CONFIG_YAML + "s3:\n  secret-key: hunter2-running\nmetrics.reporter.x.password: pw1\n"
+    report = _check(job=job, config_map=_config_map(text))
+    assert _by_key(report) == {"s3.secret-key": ("***", "***")}
+    assert "hunter2" not in drift.render_report("stream", report) + str(report.to_dict())
+    assert _by_key(_check(job=job)) == {"s3.secret-key": ("***", drift.MISSING),
+                                        "metrics.reporter.x.password": ("***", drift.MISSING)}

@@ -186,6 +186,7 @@ class JobSpec:
         _enum("stateless", "savepoint", "last-state"), "streaming: how a redeploy carries state.", only="streaming"
     )
     savepoints_to_keep: int = spec(lambda x: v.positive_int(x, 1000), "streaming: savepoints kept per job by cleanup.", 5, only="streaming")
+    require_approval: bool = spec(v.boolean, "streaming: every redeploy waits after its plan until a person approves it in Airflow.", False, only="streaming")
     health: HealthSpec = block(HealthSpec, "streaming: thresholds of the health monitor.", only="streaming")
     flink_conf: dict[str, str] = spec(_conf_mapping, "Any other Flink key; a key owned by a typed field is an error here.", None)
     flink_conf_overrides: dict[str, str] = spec(

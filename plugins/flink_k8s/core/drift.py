@@ -60,6 +60,17 @@ _COMPARED_INTERNAL = frozenset({"$internal.application.main", "$internal.applica
 LIST_KEYS = frozenset({"pipeline.jars", "pipeline.classpaths", "$internal.application.program-args"})
 
 
+# Values of keys that hold credentials are compared but never shown (Flink's own sensitive-key words + a few).
+SECRET_KEY = re.compile(r"(?i)password|passwd|secret|token|api-?_?key|access-?_?key|credential|auth-params|"
+                        r"basic-auth|jaas\.config|http-headers|private-key|account\.key|service-key")
+MASK = "***"
+
+
+def shown(key: str, value: str) -> str:
+    """The value as logs, the CLI and the approval prompt may show it."""
+    return MASK if value != MISSING and SECRET_KEY.search(key) else value
+
+
 def ignored(key: str) -> bool:
     """Whether `key` is one Flink rewrites at deploy time (never reported as drift)."""
     if key in _COMPARED_INTERNAL:
@@ -311,7 +322,7 @@ def diff(desired: DesiredState, running: RunningState) -> DriftReport:
             if actual is None and key in LIST_KEYS and expected == "":
                 continue  # no program arguments: Flink writes no key
             if actual is None or not same_value(key, expected, actual):
-                differences.append(Difference(key, expected, MISSING if actual is None else actual))
+                differences.append(Difference(key, shown(key, expected), MISSING if actual is None else shown(key, actual)))
     if running.deployment is None:
         differences.append(Difference(f"deployment {desired.cluster_id}", "present", MISSING))
     else:

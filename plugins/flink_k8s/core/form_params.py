@@ -115,7 +115,19 @@ def redeploy_param_specs(catalogue: Catalogue) -> dict[str, dict[str, Any]]:
             "description": "Only observe the cluster and log the plan; nothing is stopped or submitted.",
             "section": SAFETY,
         },
+        "require_approval": {
+            "default": False, "type": "boolean",
+            "title": "Require approval",
+            "description": "Pause after the plan until a person approves it (Airflow: Required Actions); Reject "
+                           "touches nothing. Always on for jobs with require_approval in the catalogue "
+                           f"({_per_job(jobs, _approval)}).",
+            "section": SAFETY,
+        },
     }
+
+
+def _approval(job: JobSpec) -> str:
+    return "always" if job.require_approval else "when ticked"
 
 
 def batch_param_specs(job: JobSpec) -> dict[str, dict[str, Any]]:

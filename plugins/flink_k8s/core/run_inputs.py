@@ -34,6 +34,7 @@ class RedeployInput:
     parallelism: int | None
     restore_from: str | None
     dry_run: bool
+    require_approval: bool = False  # the catalogue's require_approval or the form's: a person approves the plan
 
 
 def _shown(value: object) -> object:
@@ -68,7 +69,7 @@ def validate_redeploy(conf: Mapping[str, object], catalogue: Catalogue) -> Redep
         raise ValidationError([Problem(None, "conf", type(conf).__name__,
                                        "must be a mapping of parameter name to value (a JSON object)")])
     known = {"job", "release", "upgrade_mode", "allow_state_loss", "allow_fallback_to_last_state",
-             "parallelism", "restore_from", "dry_run"}
+             "parallelism", "restore_from", "dry_run", "require_approval"}
     unknown = [key for key in conf if key not in known]
     for key in unknown[:MAX_UNKNOWN_REPORTED]:
         problems.append(Problem(None, f"conf.{key!s:.60}", _shown(conf[key]), f"unknown parameter; expected one of "
@@ -93,6 +94,7 @@ def validate_redeploy(conf: Mapping[str, object], catalogue: Catalogue) -> Redep
         "parallelism": (_optional_parallelism, False),
         "restore_from": (lambda x: None if x in (None, "") else r.savepoint_path(x), False),
         "dry_run": (_strict_bool, False),
+        "require_approval": (_strict_bool, False),
     }
     for key, (check, required) in checks.items():
         if key not in conf or conf[key] is None:
@@ -114,6 +116,7 @@ def validate_redeploy(conf: Mapping[str, object], catalogue: Catalogue) -> Redep
         parallelism=out.get("parallelism"),
         restore_from=out.get("restore_from"),
         dry_run=bool(out.get("dry_run", False)),
+        require_approval=bool(out.get("require_approval", False)) or job.require_approval,
     )
 
 

@@ -325,7 +325,8 @@ class FlinkRedeployOperator(_FlinkJobOperator):
         if inp.dry_run or self.dry_run_only:
             plan = cp.plan_redeploy(request)
             show(plan)
-            return {"dry_run": True, "steps": [s.kind.value for s in plan.steps], "safety": plan.safety.value}
+            return {"dry_run": True, "steps": [s.kind.value for s in plan.steps], "safety": plan.safety.value,
+                    "table": render_plan(plan)}
         from flink_k8s.core.ledger import JobHeld
 
         try:
