@@ -271,7 +271,7 @@ def test_flink_ui_url():
 def test_every_redeploy_param_is_titled_described_and_sectioned():
     specs = redeploy_param_specs(CATALOGUE)
     assert list(specs) == ["job", "release", "parallelism", "upgrade_mode", "restore_from",
-                           "allow_fallback_to_last_state", "allow_state_loss", "dry_run"]
+                           "allow_fallback_to_last_state", "allow_state_loss", "dry_run", "require_approval"]
     for name, spec in specs.items():
         assert spec["title"] and spec["description"] and spec["section"] in SECTIONS, name
     assert [specs[n]["section"] for n in specs] == sorted((specs[n]["section"] for n in specs), key=SECTIONS.index)
