@@ -76,6 +76,7 @@ class ControlBench:
               flink_version: "2.3"
               namespace: {self.namespace}
               image: "flink-test:{{release}}"
+              service_account: flink-sa  # include/k8s/ RBAC: the JobManager lists and creates its TaskManager pods
               parallelism: 1
               jobmanager: {{cpu: 0.5, process_memory: 1024m}}
               taskmanager: {{cpu: 0.5, slots: 1, process_memory: 1280m}}

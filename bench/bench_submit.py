@@ -106,7 +106,19 @@ class SubmitBench:
         cid = self.cluster_id
         if not self.kube.delete_deployment(cid):
             raise RuntimeError(f"the CLI did not create Deployment {cid}")
-        self.kube.wait_gone(cid, 60, poll=0.1)
+        # Its pods are bound to the node but no kubelet runs them, so none would confirm a graceful delete:
+        # remove them at once (grace 0), as `kubectl delete --force` does for a node that is gone, until the
+        # garbage collector has removed the ReplicaSet (which re-creates pods until then).
+        deadline = time.monotonic() + 60
+        while True:
+            self.core.delete_collection_namespaced_pod(self.namespace, label_selector=f"app={cid}",
+                                                       grace_period_seconds=0)
+            if not self.kube.cluster_exists(cid) and not self.apps.list_namespaced_replica_set(
+                    self.namespace, label_selector=f"app={cid}").items:
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"cluster {cid} still exists 60 s after its Deployment was deleted")
+            time.sleep(0.2)
         self.core.delete_collection_namespaced_config_map(self.namespace, label_selector=f"app={cid}")
         for svc in self.core.list_namespaced_service(self.namespace, label_selector=f"app={cid}").items:
             self.core.delete_namespaced_service(svc.metadata.name, self.namespace)
