@@ -592,7 +592,9 @@ def test_ha_job_through_the_control_plane(native_k8s, tmp_path, streaming_job_ja
     code, text, err = ops_in_process(capsys, "list", "stream", *common, "--json")
     assert code == 0 and [j["job_id"] for j in json.loads(text)["jobs"]] == [running.job_id]
     code, text, err = ops_in_process(capsys, "health", "stream", *common)
-    assert code == 0 and "HEALTHY" in text
+    assert code == 0, err
+    assert re.fullmatch(rf"stream \(cluster {cid}\): HEALTHY: checkpoint age \d+ s \(limit 12 s\); restarts 0 in "
+                        r"2 min \(limit 64\); leader lease renewed \d+ s ago \(limit 60 s, lease 15 s\)\n", text), text
     code, text, err = ops_in_process(capsys, "savepoints", "stream", *common)
     assert code == 0 and older in text and f"Flink job {running.job_id} RUNNING" in text
 

@@ -15,6 +15,7 @@ checkpoints; the last-state stage passes only because the JobManager is stopped 
 from __future__ import annotations
 
 import os
+import re
 import signal
 from pathlib import Path
 
@@ -80,7 +81,19 @@ def test_streaming_job_lifecycle(flink_env, airflow_run, monkeypatch):
 
     ok = airflow_run("flink_health_monitor")
     assert ok.state == "success", ok.log_text[-4000:]
-    assert ok.all_xcoms[("check_all", "verdicts")]["stream"]["verdict"] == "HEALTHY"
+    healthy = ok.all_xcoms[("check_all", "verdicts")]["stream"]
+    assert healthy["verdict"] == "HEALTHY"
+    # the verdict shows the figures it was decided on, in XCom and in the task log's HEALTHY line
+    figures = {f["key"]: f for f in healthy["figures"]}
+    assert list(figures) == ["checkpoint_age", "restarts", "leader_lease_age"], healthy
+    assert 0 <= figures["checkpoint_age"]["value"] <= figures["checkpoint_age"]["limit"] == 1200  # 10 min x 2
+    assert (figures["restarts"]["value"], figures["restarts"]["limit"]) == (0, 64)
+    assert figures["leader_lease_age"]["value"] <= figures["leader_lease_age"]["lease"] == 15
+    line = re.search(r"^stream +\S+ +HEALTHY +all checks passed: (.+)$", ok.log_text, re.M)
+    assert line, ok.log_text[-4000:]
+    assert line.group(1) == "; ".join(f["text"] for f in healthy["figures"])
+    assert re.fullmatch(r"checkpoint age \d+ s \(limit 20 min\); restarts 0 in 2 min \(limit 64\); "
+                        r"leader lease renewed \d+ s ago \(limit 60 s, lease 15 s\)", line.group(1)), line.group(1)
 
     # 2. Refusals touch nothing: stateless without allow_state_loss; a dry run only plans.
     refused = airflow_run(redeploy, conf={"job": "stream", "release": "2", "upgrade_mode": "stateless"})

@@ -34,10 +34,12 @@ ROW_SCHEMA = {
                  "properties": {"state": {"type": "string"}, "job_id": {"type": ["string", "null"]}}},
         "image": {"type": "object", "required": ["catalogue", "running", "release", "matches_catalogue"],
                   "properties": {"matches_catalogue": {"type": ["boolean", "null"]}}},
-        "health": {"type": "object", "required": ["verdict", "reasons"],
+        "health": {"type": "object", "required": ["verdict", "reasons", "figures"],
                    "properties": {"verdict": {"enum": ["HEALTHY", "DEGRADED", "UNHEALTHY", "MISSING", None]},
                                   "reasons": {"type": "array", "items": {
-                                      "type": "object", "required": ["severity", "code", "message"]}}}},
+                                      "type": "object", "required": ["severity", "code", "message"]}},
+                                  "figures": {"type": "array", "items": {
+                                      "type": "object", "required": ["key", "value", "limit", "unit", "text"]}}}},
         "checkpoint": {"type": "object", "required": ["id", "completed_at", "age_s"]},
         "savepoints": {"type": "array", "items": {"type": "object", "required": ["path", "recorded_at", "source"]}},
         "last_redeploy": {"type": ["object", "null"]},

@@ -7,7 +7,18 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from flink_k8s.core.health import HealthThresholds, Verdict, checkpoint_window, count_in_window, evaluate
+from flink_k8s.core.health import (
+    Figure,
+    HealthReport,
+    HealthThresholds,
+    Reason,
+    Verdict,
+    checkpoint_window,
+    count_in_window,
+    evaluate,
+    figure_to_plain,
+    format_seconds,
+)
 from flink_k8s.core.observations import (
     CheckpointFacts,
     ClusterObservation,
@@ -47,10 +58,151 @@ def codes(report) -> set[str]:
     return {r.code for r in report.reasons}
 
 
+HEALTHY_FIGURES = "checkpoint age 30 s (limit 20 min); restarts 0 in 2 min (limit 64); " \
+                  "leader lease renewed 5 s ago (limit 60 s, lease 15 s)"
+
+
 def test_healthy_cluster():
     report = evaluate(obs(), T, NOW)
     assert (report.verdict, report.reasons, report.checked_at) == (Verdict.HEALTHY, (), NOW)
-    assert report.summary == "all checks passed"
+    assert report.summary == f"all checks passed: {HEALTHY_FIGURES}"
+
+
+def figures(report) -> dict[str, Figure]:
+    return {f.key: f for f in report.figures}
+
+
+# -- the figures a verdict was decided on ----------------------------------------------------------------------
+
+def test_a_healthy_verdict_carries_the_figures_it_was_decided_on():
+    report = evaluate(obs(), T, NOW)
+    assert report.figures == (
+        Figure("checkpoint_age", "checkpoint age", 30.0, 1200.0, "s"),
+        Figure("restarts", "restarts", 0, 64, "", "in 2 min"),
+        Figure("leader_lease_age", "leader lease renewed", 5.0, 60.0, "s", "ago", (("lease", 15.0),)),
+    )
+    assert report.figures_text == HEALTHY_FIGURES
+
+
+def test_figures_follow_the_thresholds_in_use():
+    t = replace(T, max_restarts=3, restarts_window=600 * s, checkpoint_max_age=300 * s, leader_lease_max_age=30 * s)
+    report = evaluate(obs(checkpoints=replace(CP, latest_completed_time=NOW - 12 * s),
+                          ha=replace(HA, leader_renew_time=NOW - 2 * s)), t, NOW)
+    assert report.figures_text == ("checkpoint age 12 s (limit 5 min); restarts 0 in 10 min (limit 3); "
+                                   "leader lease renewed 2 s ago (limit 30 s, lease 15 s)")
+
+
+@pytest.mark.parametrize("seconds, text", [
+    (0, "0 s"), (0.4, "0 s"), (12, "12 s"), (119.4, "119 s"), (120, "2 min"), (150, "2.5 min"), (1200, "20 min"),
+    (1300, "21.7 min"), (1202.9, "20 min"), (7199, "120 min"), (7200, "2 h"), (95400, "26.5 h"), (-3, "-3 s"),
+])
+def test_format_seconds(seconds, text):
+    assert format_seconds(seconds) == text
+
+
+@pytest.mark.parametrize("figure, text", [
+    (Figure("checkpoint_age", "checkpoint age", 12.3, 300.0, "s"), "checkpoint age 12 s (limit 5 min)"),
+    (Figure("restarts", "restarts", 2, 3, "", "in 10 min"), "restarts 2 in 10 min (limit 3)"),
+    (Figure("leader_lease_age", "leader lease renewed", 2.0, 60.0, "s", "ago", (("lease", 15.0),)),
+     "leader lease renewed 2 s ago (limit 60 s, lease 15 s)"),
+    (Figure("x", "no limit", 4, None), "no limit 4"),
+    (Figure("x", "only others", 4, None, "", "", (("soft", 3), ("hard", 9))), "only others 4 (soft 3, hard 9)"),
+])
+def test_figure_text(figure, text):
+    assert figure.text == text
+
+
+def test_figure_to_plain():
+    fig = Figure("leader_lease_age", "leader lease renewed", 2.34567, 60.0, "s", "ago", (("lease", 15.0),))
+    assert figure_to_plain(fig) == {"key": "leader_lease_age", "value": 2.346, "limit": 60.0, "unit": "s",
+                                    "lease": 15.0, "text": "leader lease renewed 2 s ago (limit 60 s, lease 15 s)"}
+
+
+@pytest.mark.parametrize("changes, absent", [
+    ({"ha": None}, "leader_lease_age"),  # no HA: no lease to age
+    ({"ha": HaFacts()}, "leader_lease_age"),
+    ({"ha": replace(HA, leader_renew_time=None)}, "leader_lease_age"),  # no_leader is the finding instead
+    ({"checkpoints": CheckpointFacts(interval=None)}, "checkpoint_age"),  # checkpointing off, no explicit limit
+    ({"checkpoints": None}, "checkpoint_age"),
+    ({"job": replace(JOBF, state="RESTARTING")}, "checkpoint_age"),  # only judged while RUNNING
+    ({"job": replace(JOBF, restarts=None)}, "restarts"),  # numRestarts not fetched
+    ({"job": None}, "restarts"),
+])
+def test_a_figure_is_only_shown_when_it_was_measured(changes, absent):
+    report = evaluate(obs(**changes), T, NOW)
+    assert absent not in figures(report)
+    assert set(figures(report)) < {"checkpoint_age", "restarts", "leader_lease_age"}
+
+
+def test_a_missing_cluster_has_no_figures():
+    report = evaluate(obs(deployment=None, pods=(), job=None, checkpoints=None), T, NOW)
+    assert report.figures == () and report.summary.startswith("no Deployment or JobManager pod")
+
+
+def test_lease_figure_without_a_known_duration_shows_only_the_limit():
+    report = evaluate(obs(ha=replace(HA, lease_duration=None)), T, NOW)
+    assert figures(report)["leader_lease_age"].text == "leader lease renewed 5 s ago (limit 60 s)"
+
+
+def test_no_checkpoint_yet_is_measured_from_the_job_start():
+    cp = replace(CP, latest_completed_id=None, latest_completed_time=None, completed_count=0)
+    report = evaluate(obs(job=replace(JOBF, start_time=NOW - 90 * s), checkpoints=cp), T, NOW)
+    assert figures(report)["checkpoint_age"].text == "no checkpoint since start, job age 90 s (limit 20 min)"
+
+
+def _finding(report, code: str) -> Reason:
+    (reason,) = [r for r in report.reasons if r.code == code]
+    return reason
+
+
+@pytest.mark.parametrize("changes, code, key, message", [
+    ({"checkpoints": replace(CP, latest_completed_time=NOW - 1300 * s)}, "checkpoint_stale", "checkpoint_age",
+     "last completed checkpoint 42: checkpoint age 21.7 min (limit 20 min)"),
+    ({"job": replace(JOBF, start_time=NOW - 1300 * s),
+      "checkpoints": replace(CP, latest_completed_id=None, latest_completed_time=None)}, "checkpoint_stale",
+     "checkpoint_age", "no checkpoint since start, job age 21.7 min (limit 20 min)"),
+    ({"ha": replace(HA, leader_renew_time=NOW - 70 * s)}, "leader_lease_stale", "leader_lease_age",
+     "leader lease renewed 70 s ago (limit 60 s, lease 15 s): JobManager a3f1c2d4 is no longer renewing it"),
+    ({"ha": replace(HA, leader_renew_time=NOW - 20 * s)}, "leader_lease_expired", "leader_lease_age",
+     "leader lease renewed 20 s ago (limit 60 s, lease 15 s): past the lease's duration"),
+    ({"job": replace(JOBF, start_time=NOW - 60 * s, restarts=65)}, "restarts", "restarts",
+     "job restarted 65 times in 2 min (limit 64)"),
+    ({"job": replace(JOBF, start_time=NOW - 60 * s, restarts=2)}, "restarts_recent", "restarts",
+     "job restarted 2 times in 2 min (limit 64)"),
+])
+def test_each_finding_states_its_figure(changes, code, key, message):
+    report = evaluate(obs(**changes), T, NOW)
+    reason = _finding(report, code)
+    assert reason.message == message and reason.figure == figures(report)[key]
+    assert reason.figure.value > (reason.figure.limit or 0) or code in ("restarts_recent", "leader_lease_expired")
+
+
+def test_pod_figures_only_for_pods_that_restarted_or_failed():
+    assert not {"pod_restarts", "tm_failed_pods"} & set(figures(evaluate(obs(), T, NOW)))
+    history = [obs(NOW - 100 * s, pods=(JM, TM))]
+    jm = replace(JM, restarts=4)
+    failed = tuple(replace(TM, name=f"{CID}-taskmanager-1-{i}", phase="Failed", ready=False) for i in range(3))
+    report = evaluate(obs(pods=(jm, TM, *failed)), T, NOW, history)
+    crash, tms = _finding(report, "pod_crashlooping"), _finding(report, "tm_crashlooping")
+    assert crash.figure and crash.figure.text == f"pod {JM.name} restarts 4 in 2 min (limit 3)"
+    assert crash.message == f"pod {JM.name} restarted 4 times in 2 min (limit 3)"
+    assert tms.figure and tms.figure.text == "failed TaskManager pods 3 (limit 2)"
+    healthy_tm = evaluate(obs(pods=(JM, TM, failed[0])), T, NOW)
+    assert figures(healthy_tm)["tm_failed_pods"].text == "failed TaskManager pods 1 (limit 2)"
+    assert healthy_tm.verdict is Verdict.HEALTHY
+
+
+def test_summary_states_each_figure_once_findings_first():
+    report = evaluate(obs(checkpoints=replace(CP, latest_completed_time=NOW - 1300 * s)), T, NOW)
+    assert report.summary == ("last completed checkpoint 42: checkpoint age 21.7 min (limit 20 min); "
+                              "restarts 0 in 2 min (limit 64); leader lease renewed 5 s ago (limit 60 s, lease 15 s)")
+    assert report.summary.count("checkpoint age") == 1
+
+
+def test_a_report_built_without_figures_still_summarises():
+    report = HealthReport(CID, Verdict.UNHEALTHY, (Reason(Verdict.UNHEALTHY, "observation_failed", "API down"),), NOW)
+    assert (report.figures, report.figures_text, report.summary) == ((), "", "API down")
+    assert HealthReport(CID, Verdict.HEALTHY, (), NOW).summary == "all checks passed"
 
 
 # -- presence and JobManager -------------------------------------------------------------------------------------
@@ -319,7 +471,8 @@ def test_render_verdicts_table():
                ("other", evaluate(obs(deployment=None, pods=(), job=None, ha=None), T, NOW))]
     lines = render_verdicts(reports).splitlines()
     assert lines[0].split() == ["job", "cluster", "verdict", "reasons"] and set(lines[1]) == {"-", " "}
-    assert lines[2].split()[:3] == ["streaming-job", CID, "HEALTHY"] and lines[2].endswith("all checks passed")
+    assert lines[2].split()[:3] == ["streaming-job", CID, "HEALTHY"]
+    assert lines[2].endswith(f"all checks passed: {HEALTHY_FIGURES}")  # whole: the figures are not cut
     assert lines[3].split()[:3] == ["other", CID, "MISSING"]
 
 

@@ -168,6 +168,7 @@ def test_verdict_is_the_monitors_evaluate_with_the_same_thresholds():
         assert r.verdict == report.verdict.name
         assert [(x.severity, x.code, x.message) for x in r.reasons] == [
             (x.severity.name, x.code, x.message) for x in report.reasons]
+        assert r.figures == report.figures
 
 
 @pytest.mark.parametrize(("obs", "state", "verdict"), [
@@ -250,7 +251,11 @@ def test_json_shape_is_stable_and_serialisable():
                             "pods": "JobManager 1/1 ready, TaskManager 1/1 ready"}
     assert data["image"] == {"catalogue": "registry.example/flink-jobs:{release}", "running": DEP.image,
                              "release": "42", "matches_catalogue": True}
-    assert data["health"] == {"verdict": "HEALTHY", "reasons": []}
+    assert data["health"] == {"verdict": "HEALTHY", "reasons": [], "figures": [
+        {"key": "checkpoint_age", "value": 7.0, "limit": 120.0, "unit": "s", "text": "checkpoint age 7 s (limit 2 min)"},
+        {"key": "restarts", "value": 0, "limit": 64, "unit": "", "text": "restarts 0 in 2 min (limit 64)"},
+        {"key": "leader_lease_age", "value": 5.0, "limit": 60.0, "unit": "s", "lease": 15.0,
+         "text": "leader lease renewed 5 s ago (limit 60 s, lease 15 s)"}]}
     assert data["checkpoint"] == {"id": 41, "completed_at": (NOW - 7 * s).isoformat(), "age_s": 7.0}
     assert data["last_redeploy"] == {"run_id": "r1", "state": "failed", "release": "41",
                                      "started_at": (NOW - 9 * s).isoformat(), "ended_at": (NOW - s).isoformat(),
@@ -258,6 +263,16 @@ def test_json_shape_is_stable_and_serialisable():
     json.dumps(data)
     batch = row_to_json(build_rows([CATALOGUE.job("nightly")], {}, thresholds_for, NOW)[0])
     assert batch["extra"] == {"dag_id": "flink_batch__nightly"} and batch["health"]["verdict"] is None
+
+
+def test_the_page_shows_the_figures_under_the_verdict():
+    from flink_k8s.ui.html import jobs_page
+
+    stale = row(replace(OBS, checkpoints=replace(CP, latest_completed_time=NOW - 300 * s)))
+    html = jobs_page([row(), stale], generated_at=NOW, refresh=30, timeout=2, base="/", summary={})
+    assert html.count('title="leader_lease_age">leader lease renewed 5 s ago (limit 60 s, lease 15 s)</div>') == 2
+    assert 'title="checkpoint_age">checkpoint age 7 s (limit 2 min)</div>' in html
+    assert 'title="checkpoint_stale">last completed checkpoint 41: checkpoint age 5 min (limit 2 min)</li>' in html
 
 
 def test_flink_ui_url():

@@ -59,6 +59,14 @@ def test_dag_shape(airflow_db):
     assert dag.timetable.expression == "30 2 * * *"  # nightly unless PUSHGATEWAY_CLEANUP_SCHEDULE is set
 
 
+def test_the_dry_run_argument_leaves_base_operators_dry_run_method_alone(airflow_db):
+    from tests.fixtures.airflow_env import load_dag
+
+    task = load_dag("pushgateway_cleanup").task_dict["cleanup_stale_groups"]
+    assert task.dry_run_only == "{{ params.dry_run }}" and "dry_run_only" in task.template_fields
+    task.dry_run()  # BaseOperator.dry_run(): logs each template field; a str attribute there is not callable
+
+
 def test_dag_deletes_stale_groups_on_the_real_gateway(airflow_run, pushgateway, monkeypatch):
     use_connection(monkeypatch, pushgateway)
     client = PushgatewayClient(pushgateway.url)

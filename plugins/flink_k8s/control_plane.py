@@ -27,7 +27,7 @@ from flink_k8s.core.health import HealthReport, HealthThresholds, Reason, Verdic
 from flink_k8s.core.job_wait import Want
 from flink_k8s.core.ledger import Action, JobLedger
 from flink_k8s.core.lifecycle import JobCheck, check_job, current_job, format_command
-from flink_k8s.core.observations import ClusterObservation, JobFacts
+from flink_k8s.core.observations import CheckpointFacts, ClusterObservation, JobFacts
 from flink_k8s.core.redeploy import RedeployPlan, RedeployRequest, Step
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -122,6 +122,7 @@ class FlinkControlPlane:
     def rest(self, cluster_id: str) -> FlinkRestClient:
         access = self.rest_access
         if access.mode == "url":
+            assert access.url_template is not None  # RestAccess requires it with mode 'url'
             url = access.url_template.format(cluster_id=cluster_id, namespace=self.namespace)
             return FlinkRestClient(url, timeout=self.rest_timeout)
         if access.mode == "nodeport":
@@ -157,7 +158,7 @@ class FlinkControlPlane:
         return ClusterObservation(cluster_id=cluster_id, observed_at=self.clock(), deployment=deployment,
                                   pods=pods, ha=ha, job=job, checkpoints=checkpoints, rest_error=rest_error)
 
-    def _observe_rest(self, cluster_id: str):
+    def _observe_rest(self, cluster_id: str) -> tuple[JobFacts | None, CheckpointFacts | None]:
         with self.rest(cluster_id) as rest:
             job = current_job(rest.jobs())
             if job is None:

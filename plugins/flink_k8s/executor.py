@@ -66,16 +66,13 @@ class ActionResult:
     plan: ActionPlan
     steps: tuple[StepResult, ...] = ()
 
-    def _first(self, name: str) -> Any:
-        return next((getattr(s, name) for s in self.steps if getattr(s, name) not in (None, ())), None)
-
     @property
     def savepoint(self) -> str | None:
-        return self._first("savepoint")
+        return next((s.savepoint for s in self.steps if s.savepoint is not None), None)
 
     @property
     def job_id(self) -> str | None:
-        return self._first("job_id")
+        return next((s.job_id for s in self.steps if s.job_id is not None), None)
 
     def of(self, kind: StepKind) -> StepResult | None:
         return next((s for s in self.steps if s.kind is kind), None)
@@ -134,6 +131,8 @@ Handler = Callable[[Run, Step], StepResult]
 
 
 def _savepoint(run: Run, step: Step) -> StepResult:
+    if step.job_id is None:
+        raise ExecutionError(f"{step.kind.value}: the plan names no job to take the savepoint of")
     trigger = step.trigger_id or run.progress.savepoint_trigger_id or uuid.uuid4().hex
     if step.kind is StepKind.STOP_WITH_SAVEPOINT and step.trigger_id is None:
         run.record(lambda led: L.with_progress(led, replace(led.progress, savepoint_trigger_id=trigger,

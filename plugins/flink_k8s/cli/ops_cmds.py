@@ -165,6 +165,8 @@ def run_status(args: argparse.Namespace) -> int:
 
 
 def run_health(args: argparse.Namespace) -> int:
+    from flink_k8s.core.health import figure_to_plain
+
     def body(cp, job) -> int:
         report = cp.health(job)
         verdict = report.verdict.name
@@ -172,9 +174,11 @@ def run_health(args: argparse.Namespace) -> int:
             _print_json({"job": job.name, "cluster_id": report.cluster_id, "verdict": verdict,
                          "checked_at": report.checked_at,
                          "reasons": [{"severity": r.severity.name, "code": r.code, "message": r.message}
-                                     for r in report.reasons]})
+                                     for r in report.reasons],
+                         "figures": [figure_to_plain(f) for f in report.figures]})
         else:
-            print(f"{job.name} (cluster {report.cluster_id}): {verdict}")
+            figures = f": {report.figures_text}" if report.figures else ""
+            print(f"{job.name} (cluster {report.cluster_id}): {verdict}{figures}")
             for r in report.reasons:
                 print(f"  - [{r.severity.name}] {r.code}: {r.message}")
         return HEALTH_EXIT[verdict]

@@ -3,7 +3,9 @@
 Like the Flink Kubernetes Operator's ClusterHealthEvaluator: restarts counted within a window and a
 checkpoint-progress window of max(interval, timeout) x (tolerable failures + 2). Counting within a window
 needs history, so the caller passes earlier observations of the same cluster (oldest first or any order);
-nothing is stored here. Every check that fails adds a Reason; the verdict is the worst of them.
+nothing is stored here. Every check that fails adds a Reason; the verdict is the worst of them. Every figure a
+check measured (checkpoint age, restarts in the window, leader lease age, ...) is in the report with the limit it
+was held against, whether it passed or not: a HEALTHY verdict shows the numbers it was decided on.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import IntEnum
-from typing import Any
+from typing import Any, Literal
 
 from flink_k8s.core.observations import ClusterObservation
 
@@ -65,10 +67,38 @@ class HealthThresholds:
 
 
 @dataclass(frozen=True)
+class Figure:
+    """One measurement a verdict was decided on and the limit it was held against, in the same unit.
+
+    `unit` "s": value and limits are seconds; "": counts. `text` reads like "checkpoint age 12 s (limit 20 min)",
+    "restarts 0 in 2 min (limit 64)", "leader lease renewed 2 s ago (limit 60 s, lease 15 s)".
+    """
+
+    key: str  # checkpoint_age | restarts | leader_lease_age | pod_restarts | tm_failed_pods
+    label: str
+    value: float
+    limit: float | None
+    unit: Literal["s", ""] = ""
+    context: str = ""  # after the value: "ago", "in 2 min"
+    also: tuple[tuple[str, float], ...] = ()  # further named bounds shown beside the limit, e.g. ("lease", 15.0)
+
+    def amount(self, value: float) -> str:
+        return format_seconds(value) if self.unit == "s" else f"{value:g}"
+
+    @property
+    def text(self) -> str:
+        head = f"{self.label} {self.amount(self.value)}" + (f" {self.context}" if self.context else "")
+        bounds = ([f"limit {self.amount(self.limit)}"] if self.limit is not None else []) + [
+            f"{name} {self.amount(v)}" for name, v in self.also]
+        return head + (f" ({', '.join(bounds)})" if bounds else "")
+
+
+@dataclass(frozen=True)
 class Reason:
     severity: Verdict
     code: str
-    message: str
+    message: str  # states the figure's value and limit when `figure` is set
+    figure: Figure | None = None
 
 
 @dataclass(frozen=True)
@@ -77,10 +107,26 @@ class HealthReport:
     verdict: Verdict
     reasons: tuple[Reason, ...]
     checked_at: datetime
+    figures: tuple[Figure, ...] = ()  # every measurement made, passed or not, in check order
+
+    @property
+    def figures_text(self) -> str:
+        return "; ".join(f.text for f in self.figures)
 
     @property
     def summary(self) -> str:
-        return "; ".join(r.message for r in self.reasons) or "all checks passed"
+        """Every finding (each with its figure), then the figures no finding cites; or "all checks passed: <figures>"."""
+        cited = {r.figure for r in self.reasons if r.figure is not None}
+        rest = "; ".join(f.text for f in self.figures if f not in cited)
+        if not self.reasons:
+            return "all checks passed" + (f": {rest}" if rest else "")
+        return "; ".join(r.message for r in self.reasons) + (f"; {rest}" if rest else "")
+
+
+def figure_to_plain(figure: Figure) -> dict[str, Any]:
+    """JSON shape of a figure (CLI --json, XCom, the Flink page's API)."""
+    return {"key": figure.key, "value": round(figure.value, 3), "limit": figure.limit, "unit": figure.unit,
+            **{name: v for name, v in figure.also}, "text": figure.text}
 
 
 def checkpoint_window(interval: timedelta, timeout: timedelta | None, tolerable_failures: int) -> timedelta:
@@ -113,12 +159,14 @@ def evaluate(obs: ClusterObservation, thresholds: HealthThresholds, now: datetim
         if old.cluster_id != obs.cluster_id or old.observed_at > obs.observed_at:
             raise ValueError(f"history: observation of {old.cluster_id!r} at {old.observed_at.isoformat()} must be an "
                              f"earlier observation of {obs.cluster_id!r} (before {obs.observed_at.isoformat()})")
-    reasons = list(_missing(obs))
-    if not reasons:
-        reasons = [*_jobmanager(obs), *_leader(obs, thresholds, now), *_job(obs, thresholds, now, history),
-                   *_checkpoints(obs, thresholds, now), *_pods(obs, thresholds, now, history)]
+    found: list[Reason | Figure] = list(_missing(obs))
+    if not found:
+        found = [*_jobmanager(obs), *_checkpoints(obs, thresholds, now), *_job(obs, thresholds, now, history),
+                 *_leader(obs, thresholds, now), *_pods(obs, thresholds, now, history)]
+    reasons = tuple(r for r in found if isinstance(r, Reason))
+    figures = tuple(f for f in found if isinstance(f, Figure))
     verdict = max((r.severity for r in reasons), default=Verdict.HEALTHY)
-    return HealthReport(obs.cluster_id, verdict, tuple(reasons), now)
+    return HealthReport(obs.cluster_id, verdict, reasons, now, figures)
 
 
 def _missing(obs: ClusterObservation) -> Iterable[Reason]:
@@ -145,7 +193,7 @@ def _jobmanager(obs: ClusterObservation) -> Iterable[Reason]:
         yield Reason(Verdict.UNHEALTHY, "rest_unreachable", f"JobManager REST API unreachable: {obs.rest_error}")
 
 
-def _leader(obs: ClusterObservation, t: HealthThresholds, now: datetime) -> Iterable[Reason]:
+def _leader(obs: ClusterObservation, t: HealthThresholds, now: datetime) -> Iterable[Reason | Figure]:
     ha = obs.ha
     if ha is None or not ha.config_maps:
         return
@@ -153,16 +201,19 @@ def _leader(obs: ClusterObservation, t: HealthThresholds, now: datetime) -> Iter
         yield Reason(Verdict.UNHEALTHY, "no_leader", "HA ConfigMaps exist but no JobManager holds the leader lease")
         return
     age = now - ha.leader_renew_time
+    lease = () if ha.lease_duration is None else (("lease", ha.lease_duration.total_seconds()),)
+    fig = Figure("leader_lease_age", "leader lease renewed", age.total_seconds(),
+                 t.leader_lease_max_age.total_seconds(), "s", "ago", lease)
+    yield fig
     if age > t.leader_lease_max_age:
-        yield Reason(Verdict.UNHEALTHY, "leader_lease_stale",
-                     f"leader lease of {ha.leader_holder} last renewed {_s(age)} ago (limit {_s(t.leader_lease_max_age)})")
+        yield Reason(Verdict.UNHEALTHY, "leader_lease_stale", f"{fig.text}: JobManager {ha.leader_holder} is no "
+                     f"longer renewing it", fig)
     elif ha.lease_duration is not None and age > ha.lease_duration:
-        yield Reason(Verdict.DEGRADED, "leader_lease_expired",
-                     f"leader lease renewed {_s(age)} ago exceeds its duration {_s(ha.lease_duration)}")
+        yield Reason(Verdict.DEGRADED, "leader_lease_expired", f"{fig.text}: past the lease's duration", fig)
 
 
 def _job(obs: ClusterObservation, t: HealthThresholds, now: datetime,
-         history: Sequence[ClusterObservation]) -> Iterable[Reason]:
+         history: Sequence[ClusterObservation]) -> Iterable[Reason | Figure]:
     job = obs.job
     if job is None:
         if not obs.rest_error:
@@ -182,14 +233,18 @@ def _job(obs: ClusterObservation, t: HealthThresholds, now: datetime,
         recent = count_in_window(samples, now, t.restarts_window)
         if recent == 0 and job.last_restart_time and job.last_restart_time > now - t.restarts_window:
             recent = 1  # no history, but Flink says it restarted recently
+    window = format_seconds(t.restarts_window.total_seconds())
+    fig = Figure("restarts", "restarts", recent, t.max_restarts, "", f"in {window}")
+    yield fig
     if recent > t.max_restarts:
-        yield Reason(Verdict.UNHEALTHY, "restarts", f"job restarted {recent} times within "
-                     f"{_s(t.restarts_window)} (limit {t.max_restarts})")
+        yield Reason(Verdict.UNHEALTHY, "restarts", f"job restarted {recent} times in {window} (limit "
+                     f"{t.max_restarts})", fig)
     elif recent > 0:
-        yield Reason(Verdict.DEGRADED, "restarts_recent", f"job restarted {recent} times within {_s(t.restarts_window)}")
+        yield Reason(Verdict.DEGRADED, "restarts_recent", f"job restarted {recent} times in {window} (limit "
+                     f"{t.max_restarts})", fig)
 
 
-def _checkpoints(obs: ClusterObservation, t: HealthThresholds, now: datetime) -> Iterable[Reason]:
+def _checkpoints(obs: ClusterObservation, t: HealthThresholds, now: datetime) -> Iterable[Reason | Figure]:
     cp, job = obs.checkpoints, obs.job
     if cp is None or job is None or job.state != "RUNNING":
         return
@@ -200,16 +255,20 @@ def _checkpoints(obs: ClusterObservation, t: HealthThresholds, now: datetime) ->
     # Kubernetes Operator's window from the job's own checkpoint config, as Flink reports it.
     limit = t.checkpoint_max_age if t.checkpoint_max_age is not None else derived
     since = cp.latest_completed_time or job.start_time
-    if since is not None and now - since > limit:
-        what = f"last completed checkpoint {cp.latest_completed_id}" if cp.latest_completed_time else "no checkpoint since start"
-        yield Reason(Verdict.UNHEALTHY, "checkpoint_stale", f"{what} {_s(now - since)} ago (limit {_s(limit)})")
+    if since is not None:
+        label = "checkpoint age" if cp.latest_completed_time else "no checkpoint since start, job age"
+        fig = Figure("checkpoint_age", label, (now - since).total_seconds(), limit.total_seconds(), "s")
+        yield fig
+        if now - since > limit:
+            what = (f"last completed checkpoint {cp.latest_completed_id}: " if cp.latest_completed_time else "")
+            yield Reason(Verdict.UNHEALTHY, "checkpoint_stale", what + fig.text, fig)
     if cp.latest_failed_time and (cp.latest_completed_time is None or cp.latest_failed_time > cp.latest_completed_time):
         yield Reason(Verdict.DEGRADED, "checkpoint_failing",
                      f"latest checkpoint failed: {cp.latest_failed_message or 'no message'}")
 
 
 def _pods(obs: ClusterObservation, t: HealthThresholds, now: datetime,
-          history: Sequence[ClusterObservation]) -> Iterable[Reason]:
+          history: Sequence[ClusterObservation]) -> Iterable[Reason | Figure]:
     for pod in obs.pods:
         if pod.waiting_reason in BAD_WAITING_REASONS:
             yield Reason(Verdict.UNHEALTHY, "pod_waiting", f"pod {pod.name} is waiting: {pod.waiting_reason}")
@@ -217,15 +276,27 @@ def _pods(obs: ClusterObservation, t: HealthThresholds, now: datetime,
             yield Reason(Verdict.DEGRADED, "oom_killed", f"pod {pod.name} was OOMKilled (exit code {pod.last_exit_code})")
         samples = [(o.observed_at, p.name, p.restarts) for o in (*history, obs) for p in o.pods if p.name == pod.name]
         recent = count_in_window(samples, now, t.restarts_window)
+        if recent == 0:
+            continue  # one figure per pod that restarted in the window, not one per pod
+        window = format_seconds(t.restarts_window.total_seconds())
+        fig = Figure("pod_restarts", f"pod {pod.name} restarts", recent, t.pod_max_restarts, "", f"in {window}")
+        yield fig
         if recent > t.pod_max_restarts:
             yield Reason(Verdict.UNHEALTHY, "pod_crashlooping",
-                         f"pod {pod.name} restarted {recent} times within {_s(t.restarts_window)} (limit {t.pod_max_restarts})")
+                         f"pod {pod.name} restarted {recent} times in {window} (limit {t.pod_max_restarts})", fig)
     failed = [p.name for p in obs.taskmanager_pods if p.phase == "Failed"]
-    if len(failed) > t.tm_max_failed_pods:
-        yield Reason(Verdict.UNHEALTHY, "tm_crashlooping",
-                     f"{len(failed)} TaskManager pods failed (limit {t.tm_max_failed_pods}): {', '.join(failed)}")
+    if failed:
+        fig = Figure("tm_failed_pods", "failed TaskManager pods", len(failed), t.tm_max_failed_pods)
+        yield fig
+        if len(failed) > t.tm_max_failed_pods:
+            yield Reason(Verdict.UNHEALTHY, "tm_crashlooping",
+                         f"{len(failed)} TaskManager pods failed (limit {t.tm_max_failed_pods}): {', '.join(failed)}",
+                         fig)
 
 
-def _s(delta: timedelta) -> str:
-    seconds = delta.total_seconds()
-    return f"{seconds:.0f}s" if seconds < 120 else f"{seconds / 60:.1f}min"
+def format_seconds(seconds: float) -> str:
+    """12 s, 119 s, 2 min, 21.7 min, 2 h, 26.5 h: seconds below 2 min, minutes below 2 h, then hours."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    amount, unit = (seconds / 60, "min") if seconds < 7200 else (seconds / 3600, "h")
+    return f"{amount:.0f} {unit}" if round(amount, 1) == round(amount) else f"{amount:.1f} {unit}"

@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from flink_k8s.core.catalogue import JobSpec
-from flink_k8s.core.health import HealthReport, HealthThresholds, Verdict, evaluate
+from flink_k8s.core.health import Figure, HealthReport, HealthThresholds, Verdict, evaluate, figure_to_plain
 from flink_k8s.core.observations import ClusterObservation
 
 RELEASE_PLACEHOLDER = "{release}"
@@ -93,6 +93,7 @@ class JobRow:
     flink_ui_url: str | None
     observed_at: datetime | None
     extra: Mapping[str, str] = field(default_factory=dict)
+    figures: tuple[Figure, ...] = ()  # what the verdict was decided on (checkpoint age, restarts, lease age)
 
     @property
     def redeployable(self) -> bool:
@@ -227,7 +228,7 @@ def streaming_row(job: JobSpec, observed: Observed, thresholds: HealthThresholds
         **base, state=_state(obs), job_id=obs.job.job_id if obs.job else None, jobmanager=_jobmanager(obs),
         pods=_pods(obs), image_running=image, release_running=release_of(job.image, image),
         image_matches_catalogue=image_matches(job.image, image), verdict=report.verdict.name,
-        reasons=_reasons(report), last_checkpoint_id=cp_id, last_checkpoint_at=cp_at,
+        reasons=_reasons(report), figures=report.figures, last_checkpoint_id=cp_id, last_checkpoint_at=cp_at,
         last_checkpoint_age_s=round((now - cp_at).total_seconds(), 1) if cp_at else None,
         savepoints=_savepoints(observed.savepoint_history, obs), error=observed.error,
         last_redeploy=observed.last_redeploy,
@@ -280,7 +281,8 @@ def row_to_json(row: JobRow) -> dict[str, Any]:
         "image": {"catalogue": row.image_catalogue, "running": row.image_running, "release": row.release_running,
                   "matches_catalogue": row.image_matches_catalogue},
         "health": {"verdict": row.verdict,
-                   "reasons": [{"severity": r.severity, "code": r.code, "message": r.message} for r in row.reasons]},
+                   "reasons": [{"severity": r.severity, "code": r.code, "message": r.message} for r in row.reasons],
+                   "figures": [figure_to_plain(f) for f in row.figures]},
         "checkpoint": {"id": row.last_checkpoint_id, "completed_at": _iso(row.last_checkpoint_at),
                        "age_s": row.last_checkpoint_age_s},
         "savepoints": [{"path": s.path, "recorded_at": _iso(s.recorded_at), "source": s.source}

@@ -161,7 +161,7 @@ def want_of(kind: str) -> Want:
 
 # -- plans -----------------------------------------------------------------------------------------------------------
 
-def plan_submit(cluster_id: str, kind: str, cluster_exists: bool, namespace: str) -> ActionPlan:
+def plan_submit(cluster_id: str, kind: str | None, cluster_exists: bool, namespace: str) -> ActionPlan:
     """Batch: re-attach to this run's cluster if it exists (a retry), else delete leftover HA maps and submit.
     Streaming: submit, or refuse if the cluster already runs (replacing it is a redeploy)."""
     if cluster_exists:
@@ -202,7 +202,7 @@ def plan_stop(cluster_id: str, job: JobFacts | None, progress: RedeployProgress,
     return ActionPlan(Action.STOP, cluster_id, (step,), keeps_progress=True)
 
 
-def plan_cancel(cluster_id: str, kind: str, allow_state_loss: bool, job: JobFacts | None,
+def plan_cancel(cluster_id: str, kind: str | None, allow_state_loss: bool, job: JobFacts | None,
                 job_name: str) -> ActionPlan:
     """Cancel without a savepoint: refused for streaming jobs unless state loss is allowed explicitly."""
     if kind == "streaming" and allow_state_loss is not True:

@@ -29,9 +29,9 @@ def render_plan(plan: RedeployPlan) -> str:
 
 
 def render_verdicts(reports: Iterable[tuple[str, HealthReport]]) -> str:
-    """One row per job: job name, cluster id, verdict, every reason (joined)."""
+    """One row per job: job name, cluster id, verdict, every finding and the figures it was decided on."""
     rows = [(job, r.cluster_id, r.verdict.name, r.summary) for job, r in reports]
-    return table(("job", "cluster", "verdict", "reasons"), rows, max_width=160)
+    return table(("job", "cluster", "verdict", "reasons"), rows, max_width=400)
 
 
 def _cell(value: object, max_width: int) -> str:

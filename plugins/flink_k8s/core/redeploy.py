@@ -191,6 +191,7 @@ class _Planner:
 
     def _from_live_job(self) -> RedeployPlan:
         req, job, p = self.req, self.obs.job, self.progress
+        assert job is not None  # planned from a live job only
         if p.savepoint_path:
             self.notes.append(f"recorded savepoint {p.savepoint_path} is superseded: the job runs again")
         if req.mode is UpgradeMode.SAVEPOINT:
@@ -208,6 +209,7 @@ class _Planner:
             return self._submit(effective, Restore.HA_CHECKPOINT, None, Safety.STATE_KEPT)
         retained = self._retained_checkpoint()
         if retained:
+            assert self.obs.job is not None  # a retained checkpoint is one of a terminal job
             return self._submit(effective, Restore.CHECKPOINT_PATH, retained, Safety.STATE_KEPT,
                                 note=f"job is {self.obs.job.state}: restoring its retained checkpoint {retained}")
         raise UnsafeRedeploy("no_usable_checkpoint", f"last-state needs a completed checkpoint in the HA ConfigMaps "
@@ -294,7 +296,7 @@ class _Planner:
 
     def _retained_checkpoint(self) -> str | None:
         job, cp = self.obs.job, self.obs.checkpoints
-        if not self.terminal or cp is None or not cp.externalized or not cp.latest_completed_path:
+        if job is None or not self.terminal or cp is None or not cp.externalized or not cp.latest_completed_path:
             return None
         if job.state == "FAILED" or (job.state == "CANCELED" and cp.retained_on_cancel):
             return cp.latest_completed_path

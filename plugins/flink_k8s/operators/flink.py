@@ -357,7 +357,7 @@ class FlinkHealthOperator(_FlinkJobOperator):
         self.fail_on = fail_on
 
     def execute(self, context):
-        from flink_k8s.core.health import Verdict
+        from flink_k8s.core.health import Verdict, figure_to_plain
         from flink_k8s.core.plan_table import render_verdicts
 
         catalogue = catalogue_access.load(self.catalogue)
@@ -374,7 +374,8 @@ class FlinkHealthOperator(_FlinkJobOperator):
         self.log.info("Health of %d streaming jobs:\n%s", len(reports), render_verdicts(reports.items()))
         limit = Verdict[self.fail_on]
         bad = {name: r for name, r in reports.items() if r.verdict >= limit}
-        result = {name: {"verdict": r.verdict.name, "reasons": [x.message for x in r.reasons]}
+        result = {name: {"verdict": r.verdict.name, "reasons": [x.message for x in r.reasons],
+                         "figures": [figure_to_plain(f) for f in r.figures]}
                   for name, r in reports.items()}
         context["ti"].xcom_push(key="verdicts", value=result)
         if bad:

@@ -37,7 +37,7 @@ class PushgatewayCleanupOperator(BaseOperator):
     """Delete Pushgateway groups whose last successful push is older than `max_age`.
 
     :param max_age: '15m', '2h', '1d', 'PT15M' or seconds (templated)
-    :param dry_run: report only (templated)
+    :param dry_run: report only (templated); kept as `dry_run_only`, since `dry_run` is BaseOperator's method
     :param job_prefix: the Flink reporter's jobName; matches `<jobName><32 hex>` (templated)
     :param job_regex: full-match regex on `job`, instead of job_prefix (templated)
     :param matchers: label matchers like `cluster=prod`, `instance=~tm-.*`
@@ -49,7 +49,7 @@ class PushgatewayCleanupOperator(BaseOperator):
     :param url: gateway URL; when unset, from connection `pushgateway_conn_id`
     """
 
-    template_fields: Sequence[str] = ("max_age", "dry_run", "job_prefix", "job_regex", "force", "url")
+    template_fields: Sequence[str] = ("max_age", "dry_run_only", "job_prefix", "job_regex", "force", "url")
     ui_color = "#e6522c"
 
     def __init__(
@@ -75,7 +75,7 @@ class PushgatewayCleanupOperator(BaseOperator):
     ) -> None:
         super().__init__(**kwargs)
         self.max_age = max_age
-        self.dry_run = dry_run
+        self.dry_run_only = dry_run
         self.job_prefix = job_prefix
         self.job_regex = job_regex
         self.matchers = list(matchers)
@@ -106,7 +106,7 @@ class PushgatewayCleanupOperator(BaseOperator):
         from flink_k8s.hooks.pushgateway import PushgatewayHook
 
         criteria = self.criteria()
-        dry_run = as_bool(self.dry_run, "dry_run")
+        dry_run = as_bool(self.dry_run_only, "dry_run")
         hook = PushgatewayHook(self.pushgateway_conn_id, url=_optional(self.url))
         with hook.get_client(self.request_timeout, self.request_attempts, self.retry_backoff) as client:
             self.log.info("Cleaning %s: max_age=%ss job_regex=%r dry_run=%s force=%s", client.url,

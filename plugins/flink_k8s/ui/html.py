@@ -87,7 +87,8 @@ def _release_cell(row: JobRow) -> str:
 
 def _health_cell(row: JobRow) -> str:
     reasons = "".join(f'<li class="muted" title="{_e(r.code)}">{_e(r.message)}</li>' for r in row.reasons)
-    return _badge(row.verdict) + (f"<ul>{reasons}</ul>" if reasons else "")
+    figures = "".join(f'<div class="muted figure" title="{_e(f.key)}">{_e(f.text)}</div>' for f in row.figures)
+    return _badge(row.verdict) + (f"<ul>{reasons}</ul>" if reasons else "") + figures
 
 
 def _savepoints_cell(row: JobRow) -> str:
