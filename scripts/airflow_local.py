@@ -6,7 +6,7 @@ State in `.airflow-local/`: `api-url`, `admin-credentials` (user:password), `log
 `postgres/` (the database). Environment: FLINK_K8S_CATALOGUE (default include/flink_jobs.yaml), FLINK_HOME
 (default .flink/flink-1.15.2, the catalogue's version), AIRFLOW_LOCAL_KUBECONFIG + AIRFLOW_LOCAL_NAMESPACE
 (default: `make kube-up`'s flink/flink-airflow kubeconfig, namespace flink), PUSHGATEWAY_CONN_URI
-(default http://10.244.0.1:9091), AIRFLOW_LOCAL_PORT (default 8080 if free).
+(default http://10.244.0.1:9091), AIRFLOW_LOCAL_PORT (default 8080 if free; 0: any free port), AIRFLOW_LOCAL_STATE (default .airflow-local).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).res
 from tests.fixtures.airflow_deployment import AirflowDeployment, running_pids, stop_deployment  # noqa: E402
 from tests.fixtures.paths import CATALOGUE, FLINK_115, REPO  # noqa: E402
 
-STATE = REPO / ".airflow-local"
+STATE = Path(os.environ.get("AIRFLOW_LOCAL_STATE") or REPO / ".airflow-local")
 
 
 def _deployment() -> AirflowDeployment:
@@ -32,7 +32,8 @@ def _deployment() -> AirflowDeployment:
     kubeconfig = Path(os.environ.get("AIRFLOW_LOCAL_KUBECONFIG") or controlplane.cluster().airflow_kubeconfig)
     if not kubeconfig.exists():
         raise SystemExit(f"{kubeconfig} is missing: run `make kube-up` first (or set AIRFLOW_LOCAL_KUBECONFIG)")
-    port = int(os.environ.get("AIRFLOW_LOCAL_PORT") or 0) or (8080 if port_free(8080) else None)
+    requested = os.environ.get("AIRFLOW_LOCAL_PORT")
+    port = (int(requested) if requested else (8080 if port_free(8080) else 0)) or None  # None: a free port
     return AirflowDeployment(
         state=STATE, kubeconfig=kubeconfig, namespace=os.environ.get("AIRFLOW_LOCAL_NAMESPACE", "flink"),
         catalogue=Path(os.environ.get("FLINK_K8S_CATALOGUE", CATALOGUE)).resolve(),

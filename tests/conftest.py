@@ -15,6 +15,7 @@ pytest_plugins = [
     "tests.fixtures.pushgateway",
     "tests.fixtures.k8s",
     "tests.fixtures.native_catalogue",
+    "tests.fixtures.deployed_airflow",
 ]
 
 
