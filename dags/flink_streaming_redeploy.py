@@ -9,6 +9,9 @@ approves or rejects the plan in Airflow's Required Actions; Reject touches nothi
   Flink restores the latest checkpoint through Kubernetes HA;
 - stateless: only with "allow state loss" ticked.
 A failure after the old job stopped names the savepoint; re-running the DAG resumes from it.
+Rollback (catalogue `rollback.enabled`): when the new release fails or is not HEALTHY within
+`rollback.healthy_within`, `rollback` redeploys the previous release from the savepoint taken before the upgrade,
+`rollback_healthy` waits for it, and `outcome` fails the run naming both releases, the savepoint and why.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from flink_k8s import jobs
 from flink_k8s.core.form_params import make_params, redeploy_param_specs
 from flink_k8s.operators.approval import FlinkRedeployApprovalOperator, FlinkRedeployPlanOperator
 from flink_k8s.operators.flink import FlinkRedeployOperator
+from flink_k8s.operators.rollback import FlinkRedeployOutcomeOperator, FlinkRollbackOperator
 from flink_k8s.sensors.flink import FlinkHealthSensor
 
 with DAG(
@@ -56,10 +60,20 @@ with DAG(
     approve = FlinkRedeployApprovalOperator(task_id="approve", plan_task_id="plan")
     execute = FlinkRedeployOperator(task_id="execute")
     healthy = FlinkHealthSensor(task_id="healthy", job="{{ params.job }}", poke_interval=5, timeout=600,
-                                max_verdict="HEALTHY")
+                                max_verdict="HEALTHY", bounded_by_rollback=True)
+    # Runs only when something before it failed (one_failed: execute failed, or healthy timed out); skipped on
+    # success. Skips itself when there is nothing to roll back (rollback off, first deployment, nothing replaced).
+    rollback = FlinkRollbackOperator(task_id="rollback", job="{{ params.job }}", trigger_rule="one_failed")
+    rollback_healthy = FlinkHealthSensor(task_id="rollback_healthy", job="{{ params.job }}", poke_interval=5,
+                                         timeout=600, max_verdict="HEALTHY", bounded_by_rollback=True)
+    # The run's verdict (all_done: it always runs once the rest is done, unless a dry run or a Reject skipped
+    # everything): success when healthy confirmed the release; otherwise it fails the run with the message
+    # naming both releases, the savepoint and why (a rolled-back run is a failed run).
+    outcome = FlinkRedeployOutcomeOperator(task_id="outcome", job="{{ params.job }}")
 
     checked = validate()
     # plan runs always (it only observes); a failed plan fails the run, a dry run stops after it; approve passes
-    # straight through unless approval is required, and a Reject skips execute and healthy.
+    # straight through unless approval is required, and a Reject skips everything after it.
     # (TaskFlow: the XComArg `checked` is the validated dict when not_dry_run runs; the stubs can't say so)
     checked >> plan >> not_dry_run(checked) >> approve >> execute >> healthy  # type: ignore[arg-type]
+    healthy >> rollback >> rollback_healthy >> outcome

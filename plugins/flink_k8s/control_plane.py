@@ -33,6 +33,7 @@ from flink_k8s.core.redeploy import RedeployPlan, RedeployRequest, Step
 if TYPE_CHECKING:  # pragma: no cover
     from flink_k8s.executor import ActionResult, StepResult
     from flink_k8s.ledger_store import LedgerStore
+    from flink_k8s.releases import RollbackResult
 
 log = logging.getLogger(__name__)
 
@@ -383,7 +384,7 @@ class FlinkControlPlane:
 
         plan = plan_submit(cluster_id, job.kind, self.kube.cluster_exists(cluster_id), self.namespace)
         return executor.execute(executor.Run(self, plan, job, release, parallelism, dict(extra_conf or {}), timeout,
-                                             logger=logger), _log_steps(logger))
+                                             logger=logger), log_steps(logger))
 
     def clean_up(self, cluster_id: str, timeout: float = 120, logger: logging.Logger = log) -> ActionResult:
         """Delete a (batch) cluster: JobManager first, Deployment, wait until gone, HA ConfigMaps."""
@@ -391,7 +392,7 @@ class FlinkControlPlane:
         from flink_k8s.core.lifecycle import plan_cleanup
 
         return executor.execute(executor.Run(self, plan_cleanup(cluster_id), timeout=timeout, logger=logger),
-                                _log_steps(logger))
+                                log_steps(logger))
 
     def stop_job(self, job: JobSpec, run_id: str, *, savepoint_dir: str | None = None, drain: bool = False,
                  timeout: float = 600, logger: logging.Logger = log) -> ActionResult:
@@ -401,7 +402,7 @@ class FlinkControlPlane:
         from flink_k8s.core.lifecycle import plan_stop
 
         cluster_id = job.cluster_id or job.name
-        session = self.ledger_store.begin(cluster_id, run_id, Action.STOP, _hold_for(timeout))
+        session = self.ledger_store.begin(cluster_id, run_id, Action.STOP, hold_for(timeout))
         try:
             plan = plan_stop(cluster_id, self.current_job(cluster_id), session.ledger.progress, savepoint_dir,
                              drain, default_dir=job.savepoint_dir)
@@ -409,7 +410,7 @@ class FlinkControlPlane:
             session.end()
             raise
         return executor.execute(executor.Run(self, plan, job, timeout=timeout, session=session, logger=logger),
-                                _log_steps(logger))
+                                log_steps(logger))
 
     def cancel_job(self, job: JobSpec, *, allow_state_loss: bool = False, logger: logging.Logger = log
                    ) -> ActionResult:
@@ -419,7 +420,7 @@ class FlinkControlPlane:
 
         cluster_id = job.cluster_id or job.name
         plan = plan_cancel(cluster_id, job.kind, allow_state_loss, self.current_job(cluster_id), job.name)
-        return executor.execute(executor.Run(self, plan, job, logger=logger), _log_steps(logger))
+        return executor.execute(executor.Run(self, plan, job, logger=logger), log_steps(logger))
 
     def plan_redeploy(self, request: RedeployRequest, ledger: JobLedger | None = None) -> RedeployPlan:
         """Observe once, read the ledger once (unless given), plan (pure). Nothing changes."""
@@ -430,21 +431,29 @@ class FlinkControlPlane:
 
     def redeploy(self, job: JobSpec, request: RedeployRequest, run_id: str, *, parallelism: int | None = None,
                  timeout: float = 600, logger: logging.Logger = log,
-                 show_plan: Callable[[RedeployPlan], None] = lambda plan: None) -> ActionResult:
+                 show_plan: Callable[[RedeployPlan], None] = lambda plan: None,
+                 dag_run_id: str | None = None) -> ActionResult:
         """Hold the job (`JobHeld` names the run holding it), plan from one observation and the ledger read,
-        execute; each step records into the ledger before it changes the world, so a re-run resumes."""
-        from flink_k8s import executor
-        from flink_k8s.core.lifecycle import plan_of_redeploy
+        execute; each step records into the ledger before it changes the world, so a re-run resumes. With
+        `dag_run_id` the deployment enters the job's release history (`flink_k8s.releases`)."""
+        from flink_k8s import releases
 
-        session = self.ledger_store.begin(request.cluster_id, run_id, Action.REDEPLOY, _hold_for(timeout))
-        try:
-            plan = self.plan_redeploy(request, session.ledger)
-            show_plan(plan)
-        except BaseException:
-            session.end()
-            raise
-        return executor.execute(executor.Run(self, plan_of_redeploy(plan), job, request.release, parallelism,
-                                             timeout=timeout, session=session, logger=logger), _log_steps(logger))
+        return releases.redeploy(self, job, request, run_id, parallelism=parallelism, timeout=timeout,
+                                 logger=logger, show_plan=show_plan, dag_run_id=dag_run_id)
+
+    def current_releases(self, jobs: Iterable[JobSpec]) -> dict[str, str]:
+        """Job name -> its current release from the history ("release 7 (image …, since …)"), or why unknown."""
+        from flink_k8s import releases
+
+        return releases.current_releases(self, jobs)
+
+    def rollback(self, job: JobSpec, dag_run_id: str, run_id: str, *, timeout: float = 600,
+                 logger: logging.Logger = log) -> RollbackResult:
+        """Roll this DAG run's unhealthy release back to the previous one from the savepoint taken before the
+        upgrade (`core.rollback` decides; a re-run continues a rollback that stopped)."""
+        from flink_k8s import releases
+
+        return releases.roll_back(self, job, dag_run_id, run_id, timeout=timeout, logger=logger)
 
     def ha_latest_checkpoint(self, cluster_id: str) -> int | None:
         return obs_parse.parse_ha_config_maps(cluster_id, self.kube.configmaps(cluster_id)).latest_checkpoint_id
@@ -461,12 +470,12 @@ class FlinkControlPlane:
         return any(e.get("key") in SAVEPOINT_DIR_KEYS and e.get("value") for e in entries)
 
 
-def _hold_for(timeout: float) -> timedelta:
+def hold_for(timeout: float) -> timedelta:
     """How long a hold outlives its last write: the longest step (timeout) plus a margin."""
     return timedelta(seconds=max(timeout, 60) * 2)
 
 
-def _log_steps(logger: logging.Logger) -> Callable[[Step, StepResult | None], None]:
+def log_steps(logger: logging.Logger) -> Callable[[Step, StepResult | None], None]:
     def on_step(step: Step, result: StepResult | None) -> None:
         if result is None:
             logger.info("start %s: %s", step.kind.value, step.detail)

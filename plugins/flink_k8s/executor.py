@@ -113,6 +113,9 @@ class Run:
     session: LedgerSession | None = None
     logger: logging.Logger = log
     restored_checkpoint: int | None = None
+    release_run: str | None = None  # the DAG run whose release-history entry this action completes (None: none)
+    release_action: str | None = None  # that entry's action (L.ReleaseAction value)
+    wait_timeout: float | None = None  # the waits after SUBMIT (a rollback-enabled job's healthy_within)
 
     @property
     def cluster_id(self) -> str:
@@ -125,6 +128,10 @@ class Run:
     def record(self, change: Callable[[L.JobLedger], L.JobLedger]) -> None:
         if self.session is not None:
             self.session.commit(change)
+
+    def history(self, led: L.JobLedger, **changes: Any) -> L.JobLedger:
+        """`led` with this action's release-history entry changed (folded into the step's own write)."""
+        return L.update_release(led, self.release_run, self.release_action, **changes)
 
 
 Handler = Callable[[Run, Step], StepResult]
@@ -145,8 +152,9 @@ def _savepoint(run: Run, step: Step) -> StepResult:
         path = rest.wait_for_savepoint(step.job_id, trigger, run.timeout)
     source = L.SavepointSource.STOP if run.plan.action is L.Action.STOP else L.SavepointSource.REDEPLOY
     now = run.cp.clock()
-    run.record(lambda led: L.remember_savepoint(L.with_progress(led, replace(led.progress, savepoint_path=path)),
-                                                path, now, source))  # history sees it before retention runs
+    taken = {"savepoint_taken": path} if run.release_action == L.ReleaseAction.REDEPLOY else {}
+    run.record(lambda led: run.history(L.remember_savepoint(L.with_progress(led, replace(
+        led.progress, savepoint_path=path)), path, now, source), **taken))  # history sees it before retention runs
     return StepResult(step.kind, savepoint=path)
 
 
@@ -178,8 +186,11 @@ def _submit(run: Run, step: Step) -> StepResult:
                                         (Restore.SAVEPOINT, Restore.CHECKPOINT_PATH) else None)
     if step.restore is Restore.SAVEPOINT and not savepoint:
         raise ExecutionError(f"plan restores a savepoint but none was recorded for {run.cluster_id}")
-    run.record(lambda led: L.with_progress(led, replace(led.progress, submit_started=True,
-                                                        submitted_restore=step.restore)))
+    source = savepoint or (f"ha-checkpoint {step.min_checkpoint_id}" if step.restore is Restore.HA_CHECKPOINT
+                           else "none")
+    run.record(lambda led: run.history(L.with_progress(led, replace(led.progress, submit_started=True,
+                                                                    submitted_restore=step.restore)),
+                                       restore_source=source))
     argv = run.cp.prepare_submit(run.job, run.release, savepoint=savepoint, cluster_id=run.cluster_id,
                                  parallelism=run.parallelism, extra_conf=run.extra_conf)
     run.logger.info("Submit command for %s:\n  %s", run.cluster_id, run.cp.show_command(argv))
@@ -192,12 +203,12 @@ def _submit(run: Run, step: Step) -> StepResult:
 
 
 def _wait_running(run: Run, step: Step) -> StepResult:
-    return StepResult(step.kind, job_id=run.cp.wait_running(run.cluster_id, run.timeout).job_id)
+    return StepResult(step.kind, job_id=run.cp.wait_running(run.cluster_id, run.wait_timeout or run.timeout).job_id)
 
 
 def _wait_first_checkpoint(run: Run, step: Step) -> StepResult:
     return StepResult(step.kind, checkpoint=run.cp.wait_first_checkpoint(run.cluster_id, run.restored_checkpoint,
-                                                                          run.timeout))
+                                                                          run.wait_timeout or run.timeout))
 
 
 def _dispose(run: Run, step: Step) -> StepResult:
@@ -273,9 +284,12 @@ def execute(run: Run, on_step: Callable[[Step, StepResult | None], None] = lambd
             on_step(step, result)
     except L.JobHeld:
         raise
-    except BaseException:
+    except BaseException as exc:
         if run.session is not None:
-            run.session.end()
+            failed_at = run.cp.clock()
+            reason = _first_line(exc)
+            run.session.end(lambda led: L.finish_release(led, run.release_run, run.release_action,
+                                                         L.ReleaseOutcome.FAILED, failed_at, reason))
         raise
     if run.session is not None:
         keep = run.plan.keeps_progress
@@ -284,6 +298,12 @@ def execute(run: Run, on_step: Callable[[Step, StepResult | None], None] = lambd
         def close(led: L.JobLedger) -> L.JobLedger:
             path = led.progress.savepoint_path
             led = L.remember_savepoint(led, path, now) if path else led
+            led = L.finish_release(led, run.release_run, run.release_action, L.ReleaseOutcome.SUCCEEDED, now)
             return led if keep else L.clear_progress(led)
         run.session.end(close)
     return ActionResult(run.plan, tuple(done))
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0] if lines else ''}"[:500]

@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "flink_k8s.cli.pushgateway_cmd",  # pushgateway-cleanup
     "flink_k8s.cli.ops_cmds",  # status, health, list, savepoints
     "flink_k8s.cli.diff_cmd",  # diff
+    "flink_k8s.cli.history_cmd",  # history
 )
 
 

@@ -125,6 +125,9 @@ def cross_checks(job: JobSpec, job_raw: Mapping[str, Any], merged: Mapping[str, 
                 collector.add("high_availability.enabled", False, "last-state upgrades need Kubernetes HA enabled")
             if job.checkpointing.dir is None and "checkpointing.dir" not in failed:
                 collector.add("checkpointing.dir", None, "last-state upgrades need a checkpoint directory")
+        if job.upgrade_mode == "stateless" and job.rollback.enabled and not job.rollback.allow_state_loss:
+            collector.add("rollback.enabled", True, "a stateless job takes no savepoint to roll back to: set "
+                          "rollback.allow_state_loss: true to roll back with empty state, or disable rollback")
     ha = job.high_availability
     if ha.enabled and ha.storage_dir is None and "high_availability.storage_dir" not in failed:
         collector.add("high_availability.storage_dir", None, "required when high_availability is enabled")

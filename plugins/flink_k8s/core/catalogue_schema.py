@@ -155,6 +155,20 @@ class HealthSpec:
 
 
 @dataclass(frozen=True)
+class RollbackSpec:
+    enabled: bool = spec(v.boolean, "Roll back automatically when a redeployed release is not HEALTHY within healthy_within: the previous release is restored from the savepoint taken before the upgrade (the new release's state is discarded). Off by default, like the Flink Kubernetes Operator.", False)
+    healthy_within: str = spec(lambda x: _rollback_window(x), "How long a new release has to become HEALTHY (bounds the redeploy's waits after its submit, then the healthy task); 10s to 24h.", "5min")
+    allow_state_loss: bool = spec(v.boolean, "Allow a rollback without a pre-upgrade savepoint (stateless or last-state redeploys): the previous release then starts with EMPTY state. Required for rollback on upgrade_mode stateless.", False)
+
+
+def _rollback_window(value: object) -> str:
+    text = v.duration(value)
+    if not 10 <= v.duration_seconds(text) <= 24 * 3600:
+        raise Invalid("must be between 10s and 24h")
+    return text
+
+
+@dataclass(frozen=True)
 class JobSpec:
     name: str = spec(None, "The job's key under `jobs:` (set by the loader).", "")
     kind: str | None = spec(_enum("batch", "streaming"), "batch (scheduled DAG) or streaming (long-running, redeployed on demand).")
@@ -188,6 +202,7 @@ class JobSpec:
     savepoints_to_keep: int = spec(lambda x: v.positive_int(x, 1000), "streaming: savepoints kept per job by cleanup.", 5, only="streaming")
     require_approval: bool = spec(v.boolean, "streaming: every redeploy waits after its plan until a person approves it in Airflow.", False, only="streaming")
     health: HealthSpec = block(HealthSpec, "streaming: thresholds of the health monitor.", only="streaming")
+    rollback: RollbackSpec = block(RollbackSpec, "streaming: automatic rollback of a redeploy that is not healthy in time.", only="streaming")
     flink_conf: dict[str, str] = spec(_conf_mapping, "Any other Flink key; a key owned by a typed field is an error here.", None)
     flink_conf_overrides: dict[str, str] = spec(
         _conf_mapping, "Keys that deliberately replace what a typed field renders (must be a typed field's key).", None

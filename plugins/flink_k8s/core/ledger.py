@@ -27,6 +27,7 @@ SCHEMA_VERSION = 2
 LEDGER_KEY = "ledger"
 LEGACY_KEYS = ("progress", "savepoints")  # schema 1
 RELEASES_KEPT = 50
+RELEASE_RECORD_VERSION = 1  # of one `releases[]` entry; docs/ledger.md "Release records"
 CONFIGMAP_PREFIX = "flink-k8s-airflow-"
 MANAGED_LABELS = {"app.kubernetes.io/managed-by": "flink-k8s-airflow"}
 
@@ -54,9 +55,27 @@ class SavepointRecord:
     source: SavepointSource = SavepointSource.UNKNOWN
 
 
+class ReleaseOutcome(StrEnum):
+    """How one deployment ended (`in-flight` while it runs, or when its worker died mid-way)."""
+
+    IN_FLIGHT = "in-flight"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    ROLLED_BACK = "rolled-back"  # failed, and the rollback of the same run restored the previous release
+
+
+class ReleaseAction(StrEnum):
+    DEPLOY = "deploy"  # first deployment (nothing existed)
+    REDEPLOY = "redeploy"
+    ROLLBACK = "rollback"  # the previous release, restored from the savepoint taken before the upgrade
+
+
 @dataclass(frozen=True)
 class ReleaseRecord:
-    """One deployment of the job (filled by issue 18's release history; the last RELEASES_KEPT are kept)."""
+    """One deployment of the job, appended when it starts and completed in the same ledger writes the executor
+    makes anyway (the last RELEASES_KEPT are kept). `savepoint_taken`: the old release's savepoint this
+    deployment restores (the rollback's restore point); `restore_source`: what the new job was submitted from.
+    Values are as read: a hand-edited entry may hold anything, so readers treat them as text."""
 
     release: str
     cluster_id: str
@@ -69,6 +88,15 @@ class ReleaseRecord:
     started_at: datetime | None = None
     ended_at: datetime | None = None
     outcome: str | None = None
+    action: str | None = None  # ReleaseAction value
+    parallelism: int | None = None
+    reason: str | None = None  # why it failed / was rolled back (first lines, never a secret: no argv)
+    record_version: int = RELEASE_RECORD_VERSION
+
+    @property
+    def key(self) -> tuple[str | None, str | None]:
+        """A deployment is identified by its DAG run and action: a retry of the same task updates, never appends."""
+        return self.dag_run_id, self.action
 
 
 @dataclass(frozen=True)
@@ -162,6 +190,58 @@ def add_release(ledger: JobLedger, record: ReleaseRecord) -> JobLedger:
     return replace(ledger, releases=(*ledger.releases, record)[-RELEASES_KEPT:])
 
 
+def start_release(ledger: JobLedger, record: ReleaseRecord) -> JobLedger:
+    """Append `record` as in-flight; a retry of the same run and action re-opens its own entry instead (keeping
+    its start time and the savepoint it recorded) so one deployment is one entry."""
+    mine = release_of(ledger, record.dag_run_id, record.action) if record.dag_run_id else None
+    if mine is None:
+        return add_release(ledger, replace(record, outcome=ReleaseOutcome.IN_FLIGHT.value, ended_at=None))
+    merged = replace(record, started_at=mine.started_at or record.started_at, outcome=ReleaseOutcome.IN_FLIGHT.value,
+                     savepoint_taken=record.savepoint_taken or mine.savepoint_taken,
+                     restore_source=record.restore_source or mine.restore_source, ended_at=None, reason=None)
+    return _replace_release(ledger, mine, merged)
+
+
+def update_release(ledger: JobLedger, dag_run_id: str | None, action: str | None, **changes: Any) -> JobLedger:
+    """Change fields of the run's entry (no entry: unchanged — actions outside a DAG run keep no history)."""
+    mine = release_of(ledger, dag_run_id, action) if dag_run_id else None
+    return ledger if mine is None else _replace_release(ledger, mine, replace(mine, **changes))
+
+
+def finish_release(ledger: JobLedger, dag_run_id: str | None, action: str | None, outcome: ReleaseOutcome,
+                   when: datetime, reason: str | None = None) -> JobLedger:
+    """End the run's entry. A rollback that succeeded also marks the release it replaced `rolled-back`."""
+    led = update_release(ledger, dag_run_id, action, outcome=outcome.value, ended_at=when,
+                         reason=reason[:1000] if reason else None)
+    if action == ReleaseAction.ROLLBACK and outcome is ReleaseOutcome.SUCCEEDED:
+        forward = forward_release(led, dag_run_id)
+        if forward is not None:
+            led = _replace_release(led, forward, replace(forward, outcome=ReleaseOutcome.ROLLED_BACK.value,
+                                                         ended_at=forward.ended_at or when))
+    return led
+
+
+def release_of(ledger: JobLedger, dag_run_id: str | None, action: str | None) -> ReleaseRecord | None:
+    """The newest entry of this DAG run and action."""
+    return next((r for r in reversed(ledger.releases) if r.key == (dag_run_id, action)), None)
+
+
+def forward_release(ledger: JobLedger, dag_run_id: str | None) -> ReleaseRecord | None:
+    """The deployment (first deploy or redeploy) this DAG run made, if any."""
+    return next((r for r in reversed(ledger.releases) if r.dag_run_id == dag_run_id
+                 and r.action in (ReleaseAction.DEPLOY, ReleaseAction.REDEPLOY)), None)
+
+
+def current_release(ledger: JobLedger) -> ReleaseRecord | None:
+    """The release that should be running: the newest entry that succeeded (a rollback's included)."""
+    return next((r for r in reversed(ledger.releases) if r.outcome == ReleaseOutcome.SUCCEEDED), None)
+
+
+def _replace_release(ledger: JobLedger, old: ReleaseRecord, new: ReleaseRecord) -> JobLedger:
+    index = max(i for i, r in enumerate(ledger.releases) if r is old)
+    return replace(ledger, releases=(*ledger.releases[:index], new, *ledger.releases[index + 1:]))
+
+
 # -- wire format -----------------------------------------------------------------------------------------------
 
 def serialize_ledger(ledger: JobLedger, data: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -251,17 +331,32 @@ def _savepoints(raw: Any, problems: list[str]) -> tuple[SavepointRecord, ...]:
     return tuple(out.values())
 
 
+_RECORD_TEXT = ("release", "cluster_id", "image", "flink_version", "upgrade_mode", "restore_source",
+                "savepoint_taken", "dag_run_id", "outcome", "action", "reason")
+
+
 def _releases(raw: Any, problems: list[str]) -> tuple[ReleaseRecord, ...]:
+    """Entries as read; a wrong-typed field becomes None (reported), unknown fields (a newer record version)
+    are ignored, so a hand-edited or newer history is shown, never a crash."""
     out = []
-    names = set(ReleaseRecord.__dataclass_fields__)
-    for item in raw if isinstance(raw, list) else ():
+    for n, item in enumerate(raw if isinstance(raw, list) else ()):
         if not isinstance(item, dict) or not isinstance(item.get("release"), str) \
                 or not isinstance(item.get("cluster_id"), str):
             problems.append(f"releases: entry {str(item)[:80]!r} skipped")
             continue
-        values = {k: v for k, v in item.items() if k in names}
+        values: dict[str, Any] = {}
+        for k in _RECORD_TEXT:
+            value = item.get(k)
+            if value is not None and not isinstance(value, str):
+                problems.append(f"releases[{n}].{k}: {str(value)[:40]!r} is not text, ignored")
+                value = None
+            values[k] = value
         for k in ("started_at", "ended_at"):
-            values[k] = _time(values.get(k))
+            values[k] = _time(item.get(k))
+        par = item.get("parallelism")
+        values["parallelism"] = par if isinstance(par, int) and not isinstance(par, bool) else None
+        version = item.get("record_version")
+        values["record_version"] = version if isinstance(version, int) else RELEASE_RECORD_VERSION
         out.append(ReleaseRecord(**values))
     return tuple(out[-RELEASES_KEPT:])
 

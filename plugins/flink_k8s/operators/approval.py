@@ -73,6 +73,9 @@ class FlinkRedeployApprovalOperator(ApprovalOperator):
     def __init__(self, *, plan_task_id: str = "plan", response_timeout: timedelta | None = DEFAULT_APPROVAL_TIMEOUT,
                  **kwargs: Any) -> None:
         kwargs.setdefault("subject", "Approve this Flink redeploy?")
+        # Reject skips every task after approve, whatever its trigger rule (the rollback/outcome tasks run on
+        # failures and all_done: a rejected plan must not reach them).
+        kwargs.setdefault("ignore_downstream_trigger_rules", True)
         super().__init__(response_timeout=response_timeout, **kwargs)
         self.plan_task_id = plan_task_id
 

@@ -79,8 +79,14 @@ class _FlinkJobOperator(BaseOperator):
 def _run_id(context) -> str:
     """Who holds the job in its ledger: the DAG run and task (a person reading a refusal finds it in the UI)."""
     ti = context.get("ti") if context else None
+    return f"{dag_run_id(context)}/{getattr(ti, 'task_id', None) or '-'}"
+
+
+def dag_run_id(context) -> str:
+    """The DAG run a release-history entry belongs to: `<dag id>/<run id>` (its tasks share it)."""
+    ti = context.get("ti") if context else None
     run_id = context.get("run_id") if context else None
-    return f"{getattr(ti, 'dag_id', None) or 'manual'}/{run_id or 'no-run'}/{getattr(ti, 'task_id', None) or '-'}"
+    return f"{getattr(ti, 'dag_id', None) or 'manual'}/{run_id or 'no-run'}"
 
 
 class FlinkSubmitOperator(ResumableJobMixin, _FlinkJobOperator):
@@ -331,7 +337,8 @@ class FlinkRedeployOperator(_FlinkJobOperator):
 
         try:
             result = cp.redeploy(spec, request, _run_id(context), parallelism=inp.parallelism,
-                                 timeout=self.timeout, logger=self.log, show_plan=show)
+                                 timeout=self.timeout, logger=self.log, show_plan=show,
+                                 dag_run_id=dag_run_id(context))
         except JobHeld:
             raise
         except Exception as exc:
@@ -368,10 +375,14 @@ class FlinkHealthOperator(_FlinkJobOperator):
             by_target.setdefault((self.kubernetes_conn_id or spec.kubernetes_conn_id, spec.namespace), []).append(spec)
         from flink_k8s.hooks.flink import FlinkKubernetesHook
 
+        releases: dict[str, str] = {}
         for (conn_id, namespace), group in by_target.items():
             hook = FlinkKubernetesHook(conn_id, namespace, flink_home=self.flink_home, rest_access=self.rest_access)
             reports.update(hook.control_plane.health_many(group))
+            releases.update(hook.control_plane.current_releases(group))
         self.log.info("Health of %d streaming jobs:\n%s", len(reports), render_verdicts(reports.items()))
+        self.log.info("Current releases (release history):\n%s",
+                      "\n".join(f"  {name}: {text}" for name, text in releases.items()))
         limit = Verdict[self.fail_on]
         bad = {name: r for name, r in reports.items() if r.verdict >= limit}
         result = {name: {"verdict": r.verdict.name, "reasons": [x.message for x in r.reasons],

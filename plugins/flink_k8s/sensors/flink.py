@@ -81,11 +81,25 @@ class FlinkJobStateSensor(_FlinkSensor):
 
 
 class FlinkHealthSensor(_FlinkSensor):
-    """Waits until the job's health verdict is at most `max_verdict` (default HEALTHY)."""
+    """Waits until the job's health verdict is at most `max_verdict` (default HEALTHY).
 
-    def __init__(self, *, max_verdict: str = "HEALTHY", **kwargs: Any) -> None:
+    `bounded_by_rollback`: for a job with `rollback.enabled`, wait at most its `rollback.healthy_within` (the
+    new release's time to become HEALTHY; the rollback tasks follow a timeout) instead of `timeout`."""
+
+    def __init__(self, *, max_verdict: str = "HEALTHY", bounded_by_rollback: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.max_verdict = max_verdict
+        self.bounded_by_rollback = bounded_by_rollback
+
+    def execute(self, context):
+        from flink_k8s.core.validation import duration_seconds
+
+        rollback = self.job_spec.rollback
+        if self.bounded_by_rollback and rollback.enabled:
+            self.timeout = duration_seconds(rollback.healthy_within)
+            self.log.info("Rollback is on for %s: waiting at most rollback.healthy_within=%s for HEALTHY",
+                          self.job, rollback.healthy_within)
+        return super().execute(context)
 
     def _check(self) -> dict:
         from flink_k8s.core.health import Verdict

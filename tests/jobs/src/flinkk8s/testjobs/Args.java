@@ -30,6 +30,10 @@ final class Args {
         return value;
     }
 
+    String optional(String name) {
+        return values.get(name);
+    }
+
     long getLong(String name, long defaultValue) {
         String value = values.get(name);
         return value == null ? defaultValue : Long.parseLong(value);

@@ -7,6 +7,8 @@ import org.apache.flink.api.common.state.ValueStateDescriptor;
 import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.api.connector.source.util.ratelimit.RateLimiterStrategy;
 import org.apache.flink.api.java.functions.KeySelector;
+import org.apache.flink.configuration.ConfigOptions;
+import org.apache.flink.configuration.GlobalConfiguration;
 import org.apache.flink.connector.datagen.source.DataGeneratorSource;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.flink.streaming.api.functions.KeyedProcessFunction;
@@ -19,6 +21,8 @@ import org.apache.flink.util.Collector;
  *
  * <p>Args: --output DIR [--keys 4] [--rate 20 (records/s, whole job)] [--checkpoint-interval-ms 1000]
  * [--stall-ms 0 (the sink blocks this long per record: checkpoints and savepoints cannot complete)]
+ * [--fail-on-image TEXT (main() throws at start when the cluster's container image contains TEXT: a "release"
+ * whose job fails at start, for rollback tests; the image is read from the cluster's Flink configuration)]
  */
 public final class StreamingCounterJob {
     public static void main(String[] argv) throws Exception {
@@ -30,6 +34,19 @@ public final class StreamingCounterJob {
         long stallMs = args.getLong("stall-ms", 0);
 
         StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
+        String failOnImage = args.optional("fail-on-image");
+        if (failOnImage != null) {
+            String image = env.getConfiguration().get(
+                    ConfigOptions.key("kubernetes.container.image.ref").stringType().noDefaultValue());
+            if (image == null) {
+                image = GlobalConfiguration.loadConfiguration().get(
+                        ConfigOptions.key("kubernetes.container.image.ref").stringType().noDefaultValue());
+            }
+            if (image != null && image.contains(failOnImage)) {
+                throw new IllegalStateException(
+                        "flink-k8s-airflow test failure: release image " + image + " fails at start");
+            }
+        }
         env.enableCheckpointing(interval);
 
         DataGeneratorSource<Long> source = new DataGeneratorSource<>(
