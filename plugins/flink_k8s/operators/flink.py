@@ -386,7 +386,7 @@ class FlinkHealthOperator(_FlinkJobOperator):
         limit = Verdict[self.fail_on]
         bad = {name: r for name, r in reports.items() if r.verdict >= limit}
         result = {name: {"verdict": r.verdict.name, "reasons": [x.message for x in r.reasons],
-                         "figures": [figure_to_plain(f) for f in r.figures]}
+                         "figures": [figure_to_plain(f) for f in r.figures], "release": releases.get(name)}
                   for name, r in reports.items()}
         context["ti"].xcom_push(key="verdicts", value=result)
         if bad:
