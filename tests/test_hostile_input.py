@@ -478,9 +478,13 @@ def test_redeploy_dag_validate_task_refuses_and_nothing_is_touched(dag_env, airf
     result = airflow_run("flink_streaming_redeploy", conf=conf)
     assert result.state == "failed"
     assert result.task_states["validate"] == "failed", result.task_states
+    # `outcome` (trigger rule all_done) always gives the run's verdict: here that nothing was deployed.
     assert all(state in (None, "upstream_failed", "skipped")
-               for task, state in result.task_states.items() if task != "validate"), result.task_states
+               for task, state in result.task_states.items() if task not in ("validate", "outcome")), \
+        result.task_states
+    assert result.task_states["outcome"] == "failed", result.task_states
     assert f"{field} = " in result.log_text, result.log_text[-3000:]
+    assert "this run deployed nothing" in result.log_text, result.log_text[-3000:]
     assert_nothing_touched(dag_env)
 
 

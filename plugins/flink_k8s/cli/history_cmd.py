@@ -14,17 +14,17 @@ COLUMNS = ("started", "ended", "action", "release", "outcome", "mode", "restored
 
 
 def register(subparsers: Any) -> None:
-    from flink_k8s.cli.ops_cmds import _common
+    from flink_k8s.cli.ops_cmds import add_common_args
 
     help_text = "release history of a job: deploys, redeploys and rollbacks with their outcome (newest last)"
     p = subparsers.add_parser("history", help=help_text, description=help_text + ".")
     p.add_argument("job", metavar="JOB", help="job name in the catalogue")
-    _common(p)
+    add_common_args(p)
     p.set_defaults(func=run_history)
 
 
 def run_history(args: argparse.Namespace) -> int:
-    from flink_k8s.cli.ops_cmds import EXIT_OK, _print_json, _run, to_plain
+    from flink_k8s.cli.ops_cmds import EXIT_OK, print_json, run_guarded, to_plain
 
     def body(cp: Any, job: Any) -> int:
         from flink_k8s.core.ledger import current_release
@@ -33,13 +33,13 @@ def run_history(args: argparse.Namespace) -> int:
         ledger = cp.ledger(cluster_id)
         current = current_release(ledger)
         if args.json:
-            _print_json({"job": job.name, "cluster_id": cluster_id, "namespace": cp.namespace,
+            print_json({"job": job.name, "cluster_id": cluster_id, "namespace": cp.namespace,
                          "current_release": current.release if current else None,
                          "releases": [to_plain(r) for r in ledger.releases], "problems": list(ledger.problems)})
             return EXIT_OK
         print(format_history(job.name, cluster_id, ledger.releases, current, ledger.problems))
         return EXIT_OK
-    return _run(args, body)
+    return run_guarded(args, body)
 
 
 def format_history(job: str, cluster_id: str, releases: Any, current: Any, problems: Any) -> str:

@@ -40,11 +40,11 @@ def register(subparsers) -> None:
     for name, help_text, func in commands:
         p = subparsers.add_parser(name, help=help_text, description=help_text + ".")
         p.add_argument("job", metavar="JOB", help="job name in the catalogue")
-        _common(p)
+        add_common_args(p)
         p.set_defaults(func=func)
 
 
-def _common(p: argparse.ArgumentParser) -> None:
+def add_common_args(p: argparse.ArgumentParser) -> None:
     from flink_k8s import settings
 
     p.add_argument("--catalogue", default=None,
@@ -127,7 +127,7 @@ def build_control_plane(args: argparse.Namespace, job):
                              kubeconfig_path=kubeconfig, rest_access=access, rest_timeout=args.timeout)
 
 
-def _run(args: argparse.Namespace, body, failed_exit: int = EXIT_FAILED) -> int:
+def run_guarded(args: argparse.Namespace, body, failed_exit: int = EXIT_FAILED) -> int:
     """Shared error handling: invalid input → 2, unreachable API/REST → `failed_exit`."""
     from flink_k8s.clients.flink_rest import FlinkRestError
     from flink_k8s.clients.kube import KubeError
@@ -157,11 +157,11 @@ def run_status(args: argparse.Namespace) -> int:
     def body(cp, job) -> int:
         obs = cp.observe(_cluster_id(job))
         if args.json:
-            _print_json({"job": job.name, "namespace": cp.namespace, **to_plain(obs)})
+            print_json({"job": job.name, "namespace": cp.namespace, **to_plain(obs)})
         else:
             print(format_status(job.name, cp.namespace, obs))
         return EXIT_OK
-    return _run(args, body)
+    return run_guarded(args, body)
 
 
 def run_health(args: argparse.Namespace) -> int:
@@ -171,7 +171,7 @@ def run_health(args: argparse.Namespace) -> int:
         report = cp.health(job)
         verdict = report.verdict.name
         if args.json:
-            _print_json({"job": job.name, "cluster_id": report.cluster_id, "verdict": verdict,
+            print_json({"job": job.name, "cluster_id": report.cluster_id, "verdict": verdict,
                          "checked_at": report.checked_at,
                          "reasons": [{"severity": r.severity.name, "code": r.code, "message": r.message}
                                      for r in report.reasons],
@@ -182,7 +182,7 @@ def run_health(args: argparse.Namespace) -> int:
             for r in report.reasons:
                 print(f"  - [{r.severity.name}] {r.code}: {r.message}")
         return HEALTH_EXIT[verdict]
-    return _run(args, body, failed_exit=EXIT_CHECK_FAILED)
+    return run_guarded(args, body, failed_exit=EXIT_CHECK_FAILED)
 
 
 def run_list(args: argparse.Namespace) -> int:
@@ -195,13 +195,13 @@ def run_list(args: argparse.Namespace) -> int:
         with cp.rest(cluster_id) as rest:
             found = rest.jobs()
         if args.json:
-            _print_json({"job": job.name, "cluster_id": cluster_id, "jobs": [to_plain(j) for j in found]})
+            print_json({"job": job.name, "cluster_id": cluster_id, "jobs": [to_plain(j) for j in found]})
             return EXIT_OK
         print(f"jobs of cluster {cluster_id} ({len(found)}):")
         for j in sorted(found, key=lambda j: j.start_time or datetime.min.replace(tzinfo=UTC)):
             print(f"  {j.job_id}  {j.state:<12} {_when(j.start_time):<25} {j.name}")
         return EXIT_OK
-    return _run(args, body)
+    return run_guarded(args, body)
 
 
 def run_savepoints(args: argparse.Namespace) -> int:
@@ -226,7 +226,7 @@ def run_savepoints(args: argparse.Namespace) -> int:
             flink = {"rest_error": f"cluster {cluster_id} does not exist"}
         in_flight = progress if any(dataclasses.astuple(progress)) else None
         if args.json:
-            _print_json({"job": job.name, "cluster_id": cluster_id, "keep": job.savepoints_to_keep,
+            print_json({"job": job.name, "cluster_id": cluster_id, "keep": job.savepoints_to_keep,
                          "history": [{"path": p, "recorded_at": t, "source": src} for p, t, src in history],
                          "held_by": to_plain(ledger.holder) if ledger.holder else None,
                          "redeploy_in_progress": to_plain(in_flight) if in_flight else None, "flink": flink})
@@ -250,7 +250,7 @@ def run_savepoints(args: argparse.Namespace) -> int:
         else:
             print("Flink: the cluster runs no job")
         return EXIT_OK
-    return _run(args, body)
+    return run_guarded(args, body)
 
 
 # -- rendering -----------------------------------------------------------------------------------------------
@@ -272,7 +272,7 @@ def to_plain(value: Any) -> Any:
     return value
 
 
-def _print_json(data: Any) -> None:
+def print_json(data: Any) -> None:
     print(json.dumps(to_plain(data), indent=2, sort_keys=False))
 
 

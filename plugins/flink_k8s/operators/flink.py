@@ -32,7 +32,7 @@ def run_cluster_id(base: str, dag_id: str, run_id: str) -> str:
     return f"{base[:MAX_CLUSTER_ID - 9].rstrip('-')}-{digest}"
 
 
-class _FlinkJobOperator(BaseOperator):
+class FlinkJobOperatorBase(BaseOperator):
     """Shared wiring: the catalogue job, its connection/namespace, and the control plane."""
 
     def __init__(
@@ -76,7 +76,7 @@ class _FlinkJobOperator(BaseOperator):
                 "rest_access": self.hook.rest_access, "check": check}
 
 
-def _run_id(context) -> str:
+def holder_run_id(context) -> str:
     """Who holds the job in its ledger: the DAG run and task (a person reading a refusal finds it in the UI)."""
     ti = context.get("ti") if context else None
     return f"{dag_run_id(context)}/{getattr(ti, 'task_id', None) or '-'}"
@@ -89,7 +89,7 @@ def dag_run_id(context) -> str:
     return f"{getattr(ti, 'dag_id', None) or 'manual'}/{run_id or 'no-run'}"
 
 
-class FlinkSubmitOperator(ResumableJobMixin, _FlinkJobOperator):
+class FlinkSubmitOperator(ResumableJobMixin, FlinkJobOperatorBase):
     """Submit a catalogue job with the real `flink` CLI and wait for it (batch: the end; streaming: RUNNING).
 
     Batch jobs run on a per-run cluster id (see `run_cluster_id`) with
@@ -246,7 +246,7 @@ def _duration(start: datetime | None) -> float | None:
     return round((datetime.now(UTC) - start).total_seconds(), 3) if start else None
 
 
-class FlinkListOperator(_FlinkJobOperator):
+class FlinkListOperator(FlinkJobOperatorBase):
     """The jobs of the cluster (id, name, state) through REST, to XCom."""
 
     def execute(self, context):
@@ -255,7 +255,7 @@ class FlinkListOperator(_FlinkJobOperator):
             return [{"job_id": j.job_id, "name": j.name, "state": j.state} for j in rest.jobs()]
 
 
-class FlinkStopOperator(_FlinkJobOperator):
+class FlinkStopOperator(FlinkJobOperatorBase):
     """Stop the running job with a savepoint (REST stop-with-savepoint); the savepoint path goes to XCom."""
 
     template_fields: Sequence[str] = ("savepoint_dir",)
@@ -266,14 +266,14 @@ class FlinkStopOperator(_FlinkJobOperator):
         self.savepoint_dir, self.drain, self.timeout = savepoint_dir, drain, timeout
 
     def execute(self, context):
-        result = self.control_plane.stop_job(self.job_spec, _run_id(context), savepoint_dir=self.savepoint_dir,
+        result = self.control_plane.stop_job(self.job_spec, holder_run_id(context), savepoint_dir=self.savepoint_dir,
                                              drain=self.drain, timeout=self.timeout, logger=self.log)
         self.log.info("Job %s stopped with savepoint %s (recorded in the job's ledger: the next savepoint "
                       "redeploy restores it)", result.plan.steps[0].job_id, result.savepoint)
         return result.savepoint
 
 
-class FlinkCancelOperator(_FlinkJobOperator):
+class FlinkCancelOperator(FlinkJobOperatorBase):
     """Cancel the job WITHOUT a savepoint. Refused for streaming jobs unless `allow_state_loss=True`."""
 
     def __init__(self, *, allow_state_loss: bool = False, **kwargs: Any) -> None:
@@ -286,7 +286,7 @@ class FlinkCancelOperator(_FlinkJobOperator):
         return result.job_id
 
 
-class FlinkRedeployOperator(_FlinkJobOperator):
+class FlinkRedeployOperator(FlinkJobOperatorBase):
     """Validate → observe → plan (logged as a table) → execute the planner's steps (each idempotent).
 
     Conf values arrive templated from the DAG's params; they are validated again here because a conf sent
@@ -336,7 +336,7 @@ class FlinkRedeployOperator(_FlinkJobOperator):
         from flink_k8s.core.ledger import JobHeld
 
         try:
-            result = cp.redeploy(spec, request, _run_id(context), parallelism=inp.parallelism,
+            result = cp.redeploy(spec, request, holder_run_id(context), parallelism=inp.parallelism,
                                  timeout=self.timeout, logger=self.log, show_plan=show,
                                  dag_run_id=dag_run_id(context))
         except JobHeld:
@@ -355,7 +355,7 @@ def _target_image(spec, release: str) -> str | None:
     return substitute_release(spec.image, release) if spec.image else None
 
 
-class FlinkHealthOperator(_FlinkJobOperator):
+class FlinkHealthOperator(FlinkJobOperatorBase):
     """Health verdicts of several catalogue jobs at once (concurrent); fails when any is UNHEALTHY/MISSING."""
 
     def __init__(self, *, jobs: list[str] | None = None, fail_on: str = "UNHEALTHY", **kwargs: Any) -> None:

@@ -13,10 +13,10 @@ from typing import Any
 
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from flink_k8s.operators.flink import _FlinkJobOperator, _run_id, dag_run_id
+from flink_k8s.operators.flink import FlinkJobOperatorBase, dag_run_id, holder_run_id
 
 
-class FlinkRollbackOperator(_FlinkJobOperator):
+class FlinkRollbackOperator(FlinkJobOperatorBase):
     """Roll the run's new release back to the previous one from the savepoint taken before the upgrade.
     Re-running it (clear the task) continues a rollback that stopped, from the job's ledger."""
 
@@ -30,7 +30,7 @@ class FlinkRollbackOperator(_FlinkJobOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         from flink_k8s.core.rollback import RollbackKind
 
-        result = self.control_plane.rollback(self.job_spec, dag_run_id(context), _run_id(context),
+        result = self.control_plane.rollback(self.job_spec, dag_run_id(context), holder_run_id(context),
                                              timeout=self.timeout, logger=self.log)
         summary = result.summary()
         context["ti"].xcom_push(key="decision", value=summary)
@@ -42,7 +42,7 @@ class FlinkRollbackOperator(_FlinkJobOperator):
         return summary
 
 
-class FlinkRedeployOutcomeOperator(_FlinkJobOperator):
+class FlinkRedeployOutcomeOperator(FlinkJobOperatorBase):
     """The run's last task: succeeds when `healthy_task_id` confirmed HEALTHY, otherwise fails the run with the
     release history's account (rolled back from X to Y from savepoint S because …, or why not)."""
 

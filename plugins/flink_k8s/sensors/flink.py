@@ -7,10 +7,10 @@ from typing import Any
 
 from airflow.sdk import BaseSensorOperator
 
-from flink_k8s.operators.flink import _FlinkJobOperator
+from flink_k8s.operators.flink import FlinkJobOperatorBase
 
 
-class _FlinkSensor(BaseSensorOperator, _FlinkJobOperator):
+class _FlinkSensor(BaseSensorOperator, FlinkJobOperatorBase):
     template_fields = ("job", "cluster_id")
 
     def __init__(self, *, deferrable: bool = True, cluster_id: str | None = None, **kwargs: Any) -> None:
