@@ -9,7 +9,9 @@ to a new release (state continuity shown), a health-monitor run and a Pushgatewa
 summary, the UI URL and the admin password, and keeps everything running until Ctrl-C (or SIGTERM).
 
 Environment: DEMO_EXIT=1 exits after the summary (non-zero if a flow failed); DEMO_PORT=<port> for the UI
-(default 8080, else a free port); DEMO_RUN_TIMEOUT seconds per DAG run (default 900).
+(default 8080, else a free port); DEMO_RUN_TIMEOUT seconds per DAG run (default 900); DEMO_AIRFLOW=deployed runs
+Airflow as docker-compose.yaml does (PostgreSQL + api-server, scheduler, dag-processor, triggerer; `make airflow-up`'s
+harness, state in .demo/airflow-deployed/) instead of the default `airflow standalone` with SQLite.
 State lives in .demo/ (recreated on every start): airflow/ (AIRFLOW_HOME), cluster/ (pods' files, job
 output, "hdfs"), logs/ (every process's log), kubeconfig (the flink-demo/flink-airflow service account).
 The control plane is left running if it was already up, and stopped at the end if the demo started it.
@@ -26,7 +28,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "plugins")]  # `tests.kube`, `tests.fixtures`, `flink_k8s`
 
-from demo_airflow import AirflowApi, admin_password  # noqa: E402
+from demo_airflow import AirflowApi  # noqa: E402
 from demo_flows import FlowResult, Flows, push_stale_groups  # noqa: E402
 from demo_stack import NAMESPACE, DemoError, Stack, preflight  # noqa: E402
 
@@ -74,7 +76,7 @@ def main() -> int:
         stack.start()
         stale = push_stale_groups(stack.gateway.url)
         pushed_at = time.time()
-        password = admin_password(stack.airflow_home)
+        password = stack.admin_password()
         api = AirflowApi(stack.ui_url, "admin", password)
         api.login()
         flows = Flows(api, stack, stale, pushed_at)

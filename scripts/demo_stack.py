@@ -91,7 +91,8 @@ class Stack:
     started_cluster: bool = False  # the demo started the control plane (and so stops it)
     kubelet: Any = None
     gateway: Any = None
-    airflow: procs.ManagedProcess | None = None
+    airflow: procs.ManagedProcess | None = None  # standalone, or the deployed api-server (DEMO_AIRFLOW=deployed)
+    deployment: Any = None  # tests.fixtures.airflow_deployment.AirflowDeployment when DEMO_AIRFLOW=deployed
     airflow_port: int = 8080
     catalogue: Path = CATALOGUE
     jars: Any = None
@@ -128,7 +129,9 @@ class Stack:
         self._timed("jobs compiled", self._build_jars)
         self._timed("Kubernetes control plane + local kubelet", self._start_kubernetes)
         self._timed("Pushgateway", self._start_gateway)
-        self._timed("airflow standalone (API up)", self._start_airflow)
+        deployed = os.environ.get("DEMO_AIRFLOW", "standalone") == "deployed"
+        self._timed("Airflow deployed: PostgreSQL + 4 components (healthy)" if deployed else
+                    "airflow standalone (API up)", self._start_airflow)
 
     def _timed(self, what: str, fn) -> None:
         t0 = time.monotonic()
@@ -228,10 +231,35 @@ class Stack:
         airflow_bin = Path(sys.executable).parent / "airflow"
         if not airflow_bin.exists():
             raise DemoError(f"{airflow_bin} is missing: run `make install`")
+        if os.environ.get("DEMO_AIRFLOW", "standalone") == "deployed":
+            self._start_deployed_airflow()
+            return
         self.airflow = procs.start("airflow-standalone", [str(airflow_bin), "standalone"], self.log_dir,
                                    env=self.airflow_env(), cwd=REPO)
         procs.wait_until(self._api_up, 300, f"the Airflow API on {self.ui_url}", interval=1.0,
                          procs=[self.airflow])
+
+    def _start_deployed_airflow(self) -> None:
+        """`DEMO_AIRFLOW=deployed`: Airflow as docker-compose.yaml runs it (PostgreSQL, api-server, scheduler,
+        dag-processor, triggerer; tests/fixtures/airflow_deployment.py) instead of `airflow standalone`."""
+        from tests.fixtures.airflow_deployment import AirflowDeployment
+        from tests.fixtures.postgres import PostgresError
+
+        self.deployment = AirflowDeployment(state=self.work / "airflow-deployed", kubeconfig=self.kubeconfig,
+                                            namespace=NAMESPACE, catalogue=self.catalogue,
+                                            pushgateway_url=self.gateway.url, api_port=self.airflow_port)
+        try:
+            self.deployment.up()
+        except PostgresError as exc:
+            raise DemoError(str(exc)) from None
+        self.airflow = self.deployment.processes["api-server"]
+
+    def admin_password(self) -> str:
+        if self.deployment is not None:
+            return self.deployment.credentials()[1]
+        from demo_airflow import admin_password
+
+        return admin_password(self.airflow_home)
 
     def _api_up(self) -> bool:
         pw = self.airflow_home / "simple_auth_manager_passwords.json.generated"
@@ -246,6 +274,9 @@ class Stack:
     def stop(self) -> None:
         """Airflow first (no new tasks), then the Flink pods (namespace deleted while the kubelet still runs, so
         they stop as on a real node), the gateway, and the control plane if the demo started it."""
+        if self.deployment is not None:
+            self.deployment.down()
+            self.airflow = None
         if self.airflow is not None:
             # Task processes run in their own sessions: the process-group kill misses them. Collect every
             # descendant first (they are re-parented once their supervisor dies) and end them too.
