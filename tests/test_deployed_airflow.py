@@ -171,6 +171,19 @@ def test_bad_conf_posted_via_rest_fails_in_validate_and_touches_nothing(deployed
     assert d.stream_cluster not in d.deployments()
 
 
+def test_conf_refused_by_the_serialized_params_creates_no_run(deployed_airflow):
+    """The api-server checks a posted conf against the DAG's Params as the dag-processor serialized them into
+    PostgreSQL: a release with a newline and an unknown job are refused with 400 and no run is created."""
+    d = deployed_airflow
+    d.api.unpause(REDEPLOY)
+    runs_before = len(_run_ids(d, REDEPLOY, "manual"))
+    for conf in ({"job": "stream", "release": "1\n--detached"}, {"job": "no-such-job", "release": "1"}):
+        resp = d.api.session.post(f"{d.api.base_url}/api/v2/dags/{REDEPLOY}/dagRuns", timeout=30,
+                                  json={"logical_date": None, "conf": conf})
+        assert resp.status_code == 400, (conf, resp.status_code, resp.text[:500])
+    assert len(_run_ids(d, REDEPLOY, "manual")) == runs_before
+
+
 def test_streaming_first_deployment_through_the_rest_api(deployed_airflow):
     """Triggered exactly as the UI does (a DAG run with a conf), watched to success through the API, checked on the
     cluster. The savepoint redeploy through the same door is test_task_killed_right_after_the_savepoint_resumes_from_it
