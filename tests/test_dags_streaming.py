@@ -89,7 +89,7 @@ def test_streaming_job_lifecycle(flink_env, airflow_run, monkeypatch):
     assert 0 <= figures["checkpoint_age"]["value"] <= figures["checkpoint_age"]["limit"] == 1200  # 10 min x 2
     assert (figures["restarts"]["value"], figures["restarts"]["limit"]) == (0, 64)
     assert figures["leader_lease_age"]["value"] <= figures["leader_lease_age"]["lease"] == 15
-    line = re.search(r"^stream +\S+ +HEALTHY +all checks passed: (.+)$", ok.log_text, re.M)
+    line = re.search(r"^stream +\S+ +HEALTHY +all checks passed: (.+?\))(?: \[[\w.]+\] loc=\S+)?$", ok.log_text, re.M)
     assert line, ok.log_text[-4000:]
     assert line.group(1) == "; ".join(f["text"] for f in healthy["figures"])
     assert re.fullmatch(r"checkpoint age \d+ s \(limit 20 min\); restarts 0 in 2 min \(limit 64\); "
@@ -121,15 +121,15 @@ def test_streaming_job_lifecycle(flink_env, airflow_run, monkeypatch):
     #    never takes a second savepoint of the job that no longer runs.
     from flink_k8s.control_plane import FlinkControlPlane
 
-    real_submit = FlinkControlPlane.submit
+    real_run_cli = FlinkControlPlane.run_cli
 
-    def failing_submit(self, *args, **kwargs):
+    def failing_run_cli(self, *args, **kwargs):  # the SUBMIT step's `flink run` (executor._submit)
         raise RuntimeError("injected submit failure")
 
     before = _max_counts(out)
-    monkeypatch.setattr(FlinkControlPlane, "submit", failing_submit)
+    monkeypatch.setattr(FlinkControlPlane, "run_cli", failing_run_cli)
     broken = airflow_run(redeploy, conf={"job": "stream", "release": "3"})
-    monkeypatch.setattr(FlinkControlPlane, "submit", real_submit)
+    monkeypatch.setattr(FlinkControlPlane, "run_cli", real_run_cli)
     assert broken.state == "failed"
     assert "re-run this DAG" in broken.log_text
     assert flink_env["cluster"] not in _deployments(flink_env["native"])  # the old job did stop
