@@ -131,7 +131,8 @@ def test_redeploy_dry_run_fails_clearly_when_the_kube_api_keeps_failing(k8s_api,
     result = airflow_run("flink_streaming_redeploy", conf={"job": "stream", "release": "2", "dry_run": True})
     assert result.task_states["validate"] == "success"
     assert result.task_states["plan"] == "failed", result.task_states
-    assert "Kubernetes API failed for get deployment stream after 4 attempts" in result.log_text
+    # the plan reads the job's ledger first (core/ledger.py), then observes the cluster
+    assert "Kubernetes API failed for get configmap flink-k8s-airflow-stream after 4 attempts" in result.log_text
     assert "Connection refused" in result.log_text or "NewConnectionError" in result.log_text
     assert result.task_states.get("execute") == "upstream_failed"  # nothing executed after a failed plan
     assert result.state == "failed"  # and the run says so (a dry run whose plan fails is not a success)
