@@ -22,6 +22,7 @@ from flink_k8s.core.lifecycle import (
     plan_cleanup,
     plan_stop,
     plan_submit,
+    refuse_state_loss,
 )
 from flink_k8s.core.observations import JobFacts
 from flink_k8s.core.redeploy import RedeployProgress, Restore, StepKind
@@ -110,6 +111,11 @@ def test_plan_stop():
 def test_plan_cancel():
     with pytest.raises(Refused, match="allow_state_loss"):
         plan_cancel("c", "streaming", False, job("RUNNING"), "stream")
+    for flag in (False, "true", 1, None):  # only the boolean True consents
+        with pytest.raises(Refused, match="discards its state"):
+            refuse_state_loss("streaming", flag, "stream")  # type: ignore[arg-type]
+    refuse_state_loss("streaming", True, "stream")
+    refuse_state_loss("batch", False, "nightly")
     assert plan_cancel("c", "streaming", True, job("RUNNING"), "s").kinds == (StepKind.CANCEL_JOB,)
     assert plan_cancel("c", "batch", False, job("RUNNING"), "b").steps[0].job_id == "a" * 32
     for seen in (None, job("FINISHED")):

@@ -416,8 +416,9 @@ class FlinkControlPlane:
                    ) -> ActionResult:
         """Cancel without a savepoint (`Refused` for a streaming job unless `allow_state_loss`)."""
         from flink_k8s import executor
-        from flink_k8s.core.lifecycle import plan_cancel
+        from flink_k8s.core.lifecycle import plan_cancel, refuse_state_loss
 
+        refuse_state_loss(job.kind, allow_state_loss, job.name)  # before the first request
         cluster_id = job.cluster_id or job.name
         plan = plan_cancel(cluster_id, job.kind, allow_state_loss, self.current_job(cluster_id), job.name)
         return executor.execute(executor.Run(self, plan, job, logger=logger), log_steps(logger))

@@ -202,12 +202,18 @@ def plan_stop(cluster_id: str, job: JobFacts | None, progress: RedeployProgress,
     return ActionPlan(Action.STOP, cluster_id, (step,), keeps_progress=True)
 
 
-def plan_cancel(cluster_id: str, kind: str | None, allow_state_loss: bool, job: JobFacts | None,
-                job_name: str) -> ActionPlan:
-    """Cancel without a savepoint: refused for streaming jobs unless state loss is allowed explicitly."""
+def refuse_state_loss(kind: str | None, allow_state_loss: bool, job_name: str) -> None:
+    """A cancel of a streaming job loses its state: `Refused` unless `allow_state_loss` is exactly True. Checked
+    before anything is observed (bad input fails before any request)."""
     if kind == "streaming" and allow_state_loss is not True:
         raise Refused("state_loss_not_allowed", f"job {job_name!r}: cancelling a streaming job discards its state; "
                       f"use FlinkStopOperator (savepoint) or set allow_state_loss=True explicitly")
+
+
+def plan_cancel(cluster_id: str, kind: str | None, allow_state_loss: bool, job: JobFacts | None,
+                job_name: str) -> ActionPlan:
+    """Cancel without a savepoint: refused for streaming jobs unless state loss is allowed explicitly."""
+    refuse_state_loss(kind, allow_state_loss, job_name)
     if job is None or job.terminal:
         return ActionPlan(Action.CANCEL, cluster_id, (), PlanOutcome.NOTHING_TO_DO,
                           f"Nothing to cancel on {cluster_id} (job: {job.state if job else 'none'})",
