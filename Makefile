@@ -35,8 +35,11 @@ system-deps:
 kube-build: install
 	$(PY) scripts/kube_local.py build
 
+# Two pytest workers (pytest-xdist), one test file at a time each: most end-to-end time is spent waiting for
+# JVMs, checkpoints and Airflow, so two files overlap well on 2 cores. PYTEST_WORKERS=0 runs in one process.
+PYTEST_WORKERS ?= 2
 test: system-deps install flink lint kube-build
-	$(PY) -m pytest tests $(PYTEST_ARGS)
+	$(PY) -m pytest tests $(if $(filter-out 0,$(PYTEST_WORKERS)),-n $(PYTEST_WORKERS) --dist loadfile) $(PYTEST_ARGS)
 
 demo: install flink kube-build
 	$(PY) scripts/demo.py

@@ -40,3 +40,31 @@ def pytest_runtest_setup(item):
 
 def pytest_sessionfinish(session, exitstatus):
     procs.stop_all()
+
+
+_STARTED_CONTROL_PLANE = "_flink_k8s_started_control_plane"
+
+
+def _parallel_controller(config) -> bool:
+    """The pytest-xdist controller of a parallel run (`-n N`): it runs no test itself."""
+    return bool(getattr(config.option, "numprocesses", None)) and not hasattr(config, "workerinput")
+
+
+def pytest_configure(config):
+    """With `-n N`, start the control plane once, before the workers: each worker's `kube_cluster` fixture then
+    finds it running and leaves it up (workers racing to start or stop one control plane would break each
+    other). Stopped again at the end if this run started it."""
+    if not _parallel_controller(config):
+        return
+    from tests.kube import controlplane
+
+    if not controlplane.running():
+        controlplane.up(say=lambda line: print(line, flush=True))
+        setattr(config, _STARTED_CONTROL_PLANE, True)
+
+
+def pytest_unconfigure(config):
+    if getattr(config, _STARTED_CONTROL_PLANE, False):
+        from tests.kube import controlplane
+
+        controlplane.down(say=lambda line: None)
