@@ -439,8 +439,9 @@ def run_test_dag(airflow_run, dag):
     return airflow_run(dag)
 
 
-def assert_nothing_touched(env: dict) -> None:
-    """No write reached the API server in the namespace since the run began (its audit log), nothing exists."""
+def assert_nothing_touched(env: dict, reads_too: bool = False) -> None:
+    """No write reached the API server in the namespace since the run began (its audit log), nothing exists;
+    with `reads_too`, not even a read (apart from this check's own)."""
     from kubernetes import client, config
 
     from tests.fixtures.procs import wait_until
@@ -460,6 +461,10 @@ def assert_nothing_touched(env: dict) -> None:
     writes = [f"{e.user} {e.verb} {e.resource}/{e.name} -> {e.code}" for e in seen
               if e.verb not in ("get", "list", "watch")]
     assert writes == [], writes
+    if reads_too:
+        reads = [f"{e.user} {e.verb} {e.resource}/{e.name}" for e in seen
+                 if e.user.startswith("system:serviceaccount:") and e.name != "kube-root-ca.crt"]
+        assert reads == [], reads
     assert not tripwire_fired(env["tripwire"]), (env["tripwire"] / "INVOKED").read_text()
 
 
@@ -485,7 +490,8 @@ def test_redeploy_dag_validate_task_refuses_and_nothing_is_touched(dag_env, airf
     assert result.task_states["outcome"] == "failed", result.task_states
     assert f"{field} = " in result.log_text, result.log_text[-3000:]
     assert "this run deployed nothing" in result.log_text, result.log_text[-3000:]
-    assert_nothing_touched(dag_env)
+    assert result.task_states["rollback"] == "skipped", result.task_states  # skipped without a request:
+    assert_nothing_touched(dag_env, reads_too=True)
 
 
 def test_redeploy_dag_form_schema_refuses_before_any_task(dag_env, airflow_run):

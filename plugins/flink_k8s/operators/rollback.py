@@ -23,13 +23,16 @@ class FlinkRollbackOperator(FlinkJobOperatorBase):
     template_fields = ("job",)
     ui_color = "#f9d9d6"
 
-    def __init__(self, *, timeout: float = 600, **kwargs: Any) -> None:
+    def __init__(self, *, timeout: float = 600, plan_task_id: str = "plan", **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.timeout = timeout
+        self.timeout, self.plan_task_id = timeout, plan_task_id
 
     def execute(self, context: Any) -> dict[str, Any]:
         from flink_k8s.core.rollback import RollbackKind
 
+        if never_planned(context, self.plan_task_id):
+            # one_failed also fires for a failed `validate`: nothing was planned, so nothing is read or touched
+            raise AirflowSkipException("no rollback: this run's redeploy never started (no plan)")
         result = self.control_plane.rollback(self.job_spec, dag_run_id(context), holder_run_id(context),
                                              timeout=self.timeout, logger=self.log)
         summary = result.summary()
@@ -49,14 +52,18 @@ class FlinkRedeployOutcomeOperator(FlinkJobOperatorBase):
     template_fields = ("job",)
 
     def __init__(self, *, healthy_task_id: str = "healthy", rollback_task_id: str = "rollback",
-                 **kwargs: Any) -> None:
+                 plan_task_id: str = "plan", **kwargs: Any) -> None:
         kwargs.setdefault("trigger_rule", "all_done")
         super().__init__(**kwargs)
         self.healthy_task_id, self.rollback_task_id = healthy_task_id, rollback_task_id
+        self.plan_task_id = plan_task_id
 
     def execute(self, context: Any) -> str:
         from flink_k8s.core.rollback import run_outcome
 
+        if never_planned(context, self.plan_task_id):
+            raise AirflowFailException(f"{self.job}: this run deployed nothing (it was refused before its plan; "
+                                       "see the failed task)")
         ti = context["ti"]
         healthy = ti.xcom_pull(task_ids=self.healthy_task_id) is not None
         decision = ti.xcom_pull(task_ids=self.rollback_task_id, key="decision") or {}
@@ -67,3 +74,9 @@ class FlinkRedeployOutcomeOperator(FlinkJobOperatorBase):
             raise AirflowFailException(outcome.message)
         self.log.info("%s", outcome.message)
         return outcome.message
+
+
+def never_planned(context: Any, plan_task_id: str) -> bool:
+    """True when the run's `plan` task left no plan (validate failed before it): the rollback and verdict tasks
+    then decide without a single request."""
+    return context["ti"].xcom_pull(task_ids=plan_task_id) is None
