@@ -47,6 +47,16 @@ def _hitl(server, token, run_id) -> dict | None:
 
 
 def _answer(server, token, run_id, option: str) -> dict:
+    """Answer as a person would: after the scheduler has taken note that the paused task's workload ended.
+
+    An answer within a fraction of a second of the pause races Airflow 3.3's scheduler: the resumed task is
+    queued again before the executor's event for the pausing workload is processed, and the scheduler then marks
+    the queued task FAILED ("finished with state success, but the task instance's state attribute is queued").
+    No person is that fast; the test waits for the scheduler's own log line instead of guessing a delay."""
+    seen = (f"Received executor event with state success for task instance TaskInstanceKey(dag_id='{DAG}', "
+            f"task_id='approve', run_id='{run_id}'")
+    procs.wait_until(lambda: seen in server.process.log_path.read_text(errors="replace"), 120,
+                     "the scheduler to register that approve is waiting", procs=[server.process])
     return _api(server, token, "PATCH", f"/dags/{DAG}/dagRuns/{run_id}/taskInstances/approve/-1/hitlDetails",
                 {"chosen_options": [option], "params_input": {}})
 

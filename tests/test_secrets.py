@@ -150,9 +150,10 @@ def test_kube_403_in_task_logs_says_what_was_refused_and_holds_no_token(k8s_api,
     monkeypatch.setenv("FLINK_HOME", str(make_tripwire(tmp_path / "flink-home")))
     result = airflow_run("flink_streaming_redeploy", conf={"job": "stream", "release": "2", "dry_run": True})
     assert result.task_states["plan"] == "failed"
-    assert f"Kubernetes API refused get deployment stream in namespace {ns!r}: HTTP 403 Forbidden" \
+    # the plan's first request: the job's ledger ConfigMap (read once per action, before observing the cluster)
+    assert f"Kubernetes API refused get configmap flink-k8s-airflow-stream in namespace {ns!r}: HTTP 403 Forbidden" \
         in result.log_text, result.log_text[-3000:]
-    assert 'cannot get resource "deployments" in API group "apps"' in result.log_text
+    assert 'cannot get resource "configmaps" in API group ""' in result.log_text
     assert leaked(result.log_text, token_of(kubeconfig)) == []
 
 
